@@ -1,0 +1,106 @@
+"""The cell graph and travel on it.
+
+Cells are nodes (with position and attributes); an edge joins two cells whose coverage polygons share a
+boundary and carries its road distance and a travel time for each mode. Speeds move from rural to urban
+values with the logarithm of density at the edge's midpoint. Shortest-time paths between every pair of
+cells are computed once per world with scipy's sparse-graph Dijkstra (much faster than per-query networkx);
+a trip reads its duration and route from those tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from synthmob.scenario import Travel
+from synthmob.schema import MODES
+
+#: Densities (residents/km²) at which speeds are fully rural and fully urban.
+_RURAL_DENSITY = 100.0
+_CORE_DENSITY = 8000.0
+
+
+def urbanity(density_per_km2: np.ndarray) -> np.ndarray:
+    """0 in the countryside, 1 in a dense centre, log-linear in between."""
+    lo, hi = np.log(_RURAL_DENSITY), np.log(_CORE_DENSITY)
+    return np.clip((np.log(np.maximum(density_per_km2, 1e-9)) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def speeds_mps(travel: Travel, density_per_km2: np.ndarray) -> dict[str, np.ndarray]:
+    """Speed of each mode (m/s) at the given densities."""
+    u = urbanity(density_per_km2)
+    kmh = {
+        "walk": np.full_like(u, travel.walk_kmh),
+        "car": travel.car_rural_kmh + (travel.car_urban_kmh - travel.car_rural_kmh) * u,
+        "transit": travel.transit_rural_kmh + (travel.transit_urban_kmh - travel.transit_rural_kmh) * u,
+    }
+    return {mode: v / 3.6 for mode, v in kmh.items()}
+
+
+@dataclass(frozen=True)
+class Routes:
+    """All-pairs shortest-time tables for one mode.
+
+    ``time_s[i, j]`` is the fastest travel time from cell i to cell j; ``predecessor[i, j]`` is the cell
+    before j on that path (-1 on the diagonal). Along a shortest path from i, ``time_s[i, k]`` is the time
+    at which cell k's reference point is passed.
+    """
+
+    time_s: np.ndarray  # float32 (n, n)
+    predecessor: np.ndarray  # int32 (n, n)
+
+    def path(self, src: int, dst: int) -> np.ndarray:
+        """Cells from ``src`` to ``dst`` inclusive, along the fastest path."""
+        row = self.predecessor[src]
+        out = [dst]
+        node = dst
+        while node != src:
+            node = int(row[node])
+            out.append(node)
+        out.reverse()
+        return np.asarray(out, dtype=np.int32)
+
+
+def build_graph(
+    x_m: np.ndarray,
+    y_m: np.ndarray,
+    pairs: np.ndarray,
+    edge_density_per_km2: np.ndarray,
+    travel: Travel,
+    node_attributes: dict[str, np.ndarray],
+) -> nx.Graph:
+    """The cell graph: nodes with attributes, edges with ``distance_m`` and ``time_<mode>_s``."""
+    graph = nx.Graph()
+    n = len(x_m)
+    names = list(node_attributes)
+    columns = [node_attributes[k].tolist() for k in names]
+    graph.add_nodes_from((i, dict(zip(names, values))) for i, values in zip(range(n), zip(*columns)))
+    i, j = pairs[:, 0], pairs[:, 1]
+    distance = np.hypot(x_m[i] - x_m[j], y_m[i] - y_m[j]) * travel.detour_factor
+    speeds = speeds_mps(travel, edge_density_per_km2)
+    times = {mode: distance / speeds[mode] for mode in MODES}
+    graph.add_edges_from(
+        (int(a), int(b), {"distance_m": float(d), **{f"time_{m}_s": float(times[m][k]) for m in MODES}})
+        for k, (a, b, d) in enumerate(zip(i, j, distance))
+    )
+    return graph
+
+
+def all_pairs(graph: nx.Graph) -> dict[str, Routes]:
+    """Shortest-time tables for every mode, from the graph's ``time_<mode>_s`` edge weights."""
+    n = graph.number_of_nodes()
+    edges = np.array([(u, v) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
+    routes = {}
+    for mode in MODES:
+        w = np.array([graph.edges[u, v][f"time_{mode}_s"] for u, v in edges], dtype=np.float64)
+        matrix = csr_array((w, (edges[:, 0], edges[:, 1])), shape=(n, n))
+        count, _ = connected_components(matrix, directed=False)
+        if count != 1:  # pragma: no cover - a Voronoi tiling of a rectangle is always connected
+            raise RuntimeError(f"the cell graph has {count} separate parts; it must be connected")
+        time_s, pred = dijkstra(matrix, directed=False, return_predecessors=True)
+        routes[mode] = Routes(time_s.astype(np.float32), pred.astype(np.int32))
+    return routes

@@ -1,0 +1,158 @@
+"""The ``synthmob`` command: a thin layer that translates arguments and calls the Python API.
+
+A user mistake ends with one line on stderr (``error: <file>: <field>: got <value>; <what is valid>``) and
+exit status 2, never a traceback. Progress goes to stderr; the summary to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from synthmob.errors import ConfigError, SynthmobError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Synthetic mobile-network and mobility data about people who do not exist.",
+)
+
+_FLAGS = {"seed": "--seed", "subscribers": "--subscribers", "days": "--days", "start": "--start", "out": "--out"}
+ConfigArg = Annotated[str, typer.Argument(help="a scenario YAML file, or a preset: tiny, city, region", show_default=False)]
+
+
+def _fail(error: SynthmobError) -> "typer.Exit":
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {error}", markup=False)
+    return typer.Exit(error.exit_code)
+
+
+def _overrides(**values: str | None) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+#: Below this many subscriber-days, starting worker processes costs more than it saves.
+_PARALLEL_FROM = 20_000
+
+
+def _workers(value: str | None, shards: int, subscriber_days: int) -> int:
+    if value is None:
+        if subscriber_days < _PARALLEL_FROM:
+            return 1
+        return max(1, min(os.cpu_count() or 1, shards))
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ConfigError("command line", "--workers", value, "give a whole number of processes, 1 or more")
+    return workers
+
+
+@app.command()
+def generate(
+    config: ConfigArg = "region",
+    out: Annotated[str | None, typer.Option("--out", "-o", metavar="DIR", help="output folder [default: runs/<name>]")] = None,
+    seed: Annotated[str | None, typer.Option(metavar="N", help="root seed")] = None,
+    subscribers: Annotated[str | None, typer.Option(metavar="N", help="number of subscribers")] = None,
+    days: Annotated[str | None, typer.Option(metavar="N", help="number of local days")] = None,
+    start: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="first local day")] = None,
+    workers: Annotated[str | None, typer.Option(metavar="N", help="processes [default: all cores]")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a non-empty output folder")] = False,
+) -> None:
+    """Generate a scenario: the world, its subscribers and their stays and trips."""
+    from synthmob.generate import generate as run_generate
+    from synthmob.scenario import load_scenario
+
+    try:
+        overrides = _overrides(seed=seed, subscribers=subscribers, days=days, start=start, out=out)
+        scenario = load_scenario(config, overrides=overrides, override_names=_FLAGS)
+        n_workers = _workers(workers, scenario.n_shards, scenario.subscribers * scenario.days)
+        started = time.perf_counter()
+        bar = _progress()
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if not tasks:
+                bar.start()
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            run = run_generate(scenario, workers=n_workers, overwrite=overwrite, progress=report)
+        finally:
+            bar.stop()
+    except SynthmobError as error:
+        raise _fail(error) from None
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; no output was left behind")
+        raise typer.Exit(130) from None
+    wall = time.perf_counter() - started
+    tables = run.manifest["tables"]
+    subscriber_days = scenario.subscribers * scenario.days
+    print(
+        f"wrote {run.path} in {wall:.1f} s: {scenario.subscribers:,} subscribers x {_plural(scenario.days, 'day')} "
+        f"({subscriber_days / wall:,.0f} subscriber-days/s, {_plural(n_workers, 'worker')})"
+    )
+    for name, info in tables.items():
+        unit = "features" if name.endswith(".geojson") else "rows"
+        print(f"  {name:<14} {info['rows']:>12,} {unit}")
+
+
+@app.command()
+def validate(
+    config: ConfigArg,
+    show: Annotated[bool, typer.Option("--show", help="print the whole resolved scenario as YAML")] = False,
+) -> None:
+    """Check a scenario without running it."""
+    import yaml
+
+    from synthmob.scenario import load_scenario
+
+    try:
+        scenario = load_scenario(config)
+    except SynthmobError as error:
+        raise _fail(error) from None
+    if show:
+        print(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False), end="")
+        return
+    print(
+        f"{config}: valid. scenario {scenario.name!r}: {scenario.subscribers:,} subscribers, {_plural(scenario.days, 'day')} "
+        f"from {scenario.start} ({scenario.timezone}), {scenario.n_shards} shards of {scenario.shard_size}, "
+        f"region {scenario.world.width_km:g} x {scenario.world.height_km:g} km, seed {scenario.seed}, "
+        f"output {scenario.output_folder}"
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def main() -> None:
+    """Entry point of the ``synthmob`` console script."""
+    app(prog_name="synthmob")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Generating a run: scenario → world → population → shards → files.
+
+Random streams come from one root :class:`numpy.random.SeedSequence`: child 0 builds the world, child 1 the
+population, and child 2's child *i* simulates shard *i*. Shards are fixed blocks of ``shard_size``
+subscribers, so the output is the same whatever the number of workers and whichever finishes first.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import multiprocessing
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from synthmob import schema
+from synthmob.calendar import Calendar
+from synthmob.errors import ConfigError
+from synthmob.output import staged_folder, write_geojson, write_json, write_partitioned, write_table
+from synthmob.population import Population, synthesise
+from synthmob.run import Run
+from synthmob.scenario import Scenario, load_scenario
+from synthmob.simulation import simulate_shard
+from synthmob.world import World, build_world
+
+#: ``progress(stage, done, total)`` is called as a run advances.
+Progress = Callable[[str, int, int], None]
+
+_WORLD, _POPULATION, _SIMULATION = 0, 1, 2
+MANIFEST_VERSION = 1
+
+
+def streams(seed: int) -> np.random.SeedSequence:
+    """The root seed sequence of a run."""
+    return np.random.SeedSequence(seed)
+
+
+def child(root: np.random.SeedSequence, *key: int) -> np.random.Generator:
+    """The generator at ``key`` below ``root`` (what ``spawn`` would hand out, without its state)."""
+    seq = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key), pool_size=root.pool_size)
+    return np.random.Generator(np.random.PCG64(seq))
+
+
+def versions() -> dict[str, str]:
+    """Versions of synthmob and of the packages that determine its output."""
+    out = {"python": platform.python_version()}
+    for name in ("synthmob", "numpy", "simpy", "networkx", "scipy", "shapely", "pyarrow", "pydantic"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+            out[name] = "unknown"
+    return out
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every shard needs; sent once to each worker."""
+
+    scenario: Scenario
+    world: World
+    population: Population
+    calendar: Calendar
+    staging: Path
+    file_metadata: dict[str, str]
+
+
+_JOB: _Job | None = None  # a worker process's job, set once by its initializer
+
+
+def _init_worker(job: _Job) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _run_shard_in_worker(index: int) -> dict[str, dict[str, int]]:
+    assert _JOB is not None, "worker not initialised"  # noqa: S101 - internal invariant, not input validation
+    return run_shard(_JOB, index)
+
+
+def run_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
+    """Simulate shard ``index`` and write its part files; return rows per file for each table."""
+    size = job.scenario.shard_size
+    members = job.population.slice(index * size, (index + 1) * size)
+    rng = child(streams(job.scenario.seed), _SIMULATION, index)
+    tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=rng)
+    part = f"part-{index:05d}"
+    return {
+        "stays": write_partitioned(
+            tables["stays"], job.staging / "stays", time_column="start", calendar=job.calendar, part=part,
+            metadata=job.file_metadata,
+        ),
+        "trips": write_partitioned(
+            tables["trips"], job.staging / "trips", time_column="depart", calendar=job.calendar, part=part,
+            metadata=job.file_metadata,
+        ),
+    }
+
+
+def generate(
+    config: "str | Path | Mapping[str, Any] | Scenario" = "region",
+    *,
+    out: str | Path | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> Run:
+    """Generate a scenario's ground truth and write it to ``out``; return a handle on the run.
+
+    Parameters
+    ----------
+    config
+        A preset name (``"tiny"``, ``"city"``, ``"region"``), a YAML path, a mapping or a :class:`Scenario`.
+    out
+        Output folder (default: the scenario's ``out``, else ``runs/<name>``). It must not exist or be
+        empty, unless ``overwrite``.
+    seed
+        Root seed; overrides the scenario's.
+    workers
+        Processes simulating shards in parallel. The output does not depend on it.
+    overwrite
+        Replace an existing non-empty output folder (only once the new run is complete).
+    progress
+        Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``shards``.
+    **overrides
+        Other top-level scenario fields: ``subscribers``, ``days``, ``start``, ``shard_size`` ...
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> run = generate("tiny", out=pathlib.Path(tempfile.mkdtemp()) / "tiny", seed=5)
+    >>> run.table("stays").num_rows > 0
+    True
+    """
+    scenario = load_scenario(config, overrides={"seed": seed, "out": out, **overrides})
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError("argument", "workers", workers, "give a whole number of processes, 1 or more")
+    notify = progress or (lambda stage, done, total: None)
+    started = time.perf_counter()
+    target = scenario.output_folder
+
+    with staged_folder(target, overwrite=overwrite) as staging:
+        root = streams(scenario.seed)
+        notify("world", 0, 1)
+        world = build_world(scenario.world, rng=child(root, _WORLD))
+        notify("world", 1, 1)
+        notify("population", 0, 1)
+        population = synthesise(scenario, world, rng=child(root, _POPULATION))
+        notify("population", 1, 1)
+        calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
+        file_metadata = {"synthmob": f'{{"scenario": "{scenario.name}", "seed": {scenario.seed}}}'}
+
+        files: dict[str, dict[str, int]] = {}
+        cells = world.cells_table()
+        files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
+        files["cells.geojson"] = {"cells.geojson": write_geojson(staging / "cells.geojson", cells, world.coverage_lonlat(), _sites(world))}
+        subscribers = population.to_table()
+        files["subscribers"] = {
+            "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
+        }
+
+        job = _Job(scenario, world, population, calendar, staging, file_metadata)
+        files.update(_run_shards(job, workers, notify))
+        manifest = _manifest(scenario, root, world, calendar, files, time.perf_counter() - started, workers)
+        write_json(staging / "manifest.json", manifest)
+    return Run(target)
+
+
+def _run_shards(job: _Job, workers: int, notify: Progress) -> dict[str, dict[str, int]]:
+    total = job.scenario.n_shards
+    files: dict[str, dict[str, int]] = {name: {} for name in schema.DATASETS}
+    notify("shards", 0, total)
+    done = 0
+    if workers == 1 or total == 1:
+        results = (run_shard(job, i) for i in range(total))
+        for result in results:
+            for name, rows in result.items():
+                files[name].update(rows)
+            done += 1
+            notify("shards", done, total)
+    else:
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        with cf.ProcessPoolExecutor(
+            max_workers=min(workers, total), mp_context=context, initializer=_init_worker, initargs=(job,)
+        ) as pool:
+            futures = [pool.submit(_run_shard_in_worker, i) for i in range(total)]
+            try:
+                for future in cf.as_completed(futures):
+                    for name, rows in future.result().items():
+                        files[name].update(rows)
+                    done += 1
+                    notify("shards", done, total)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    return {name: dict(sorted(rows.items())) for name, rows in files.items()}
+
+
+def _sites(world: World) -> pa.Table:
+    lat, lon = world.to_latlon(world.network.site_x_m, world.network.site_y_m)
+    return pa.table({schema.SITE_ID: np.arange(len(lat), dtype=np.int32), "lat": lat, "lon": lon})
+
+
+def _manifest(
+    scenario: Scenario,
+    root: np.random.SeedSequence,
+    world: World,
+    calendar: Calendar,
+    files: dict[str, dict[str, int]],
+    wall_s: float,
+    workers: int,
+) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "scenario": scenario.model_dump(mode="json"),
+        "seed": {"entropy": str(root.entropy), "streams": {"world": [0], "population": [1], "shard i": [2, "i"]}},
+        "versions": versions(),
+        "calendar": {
+            "timezone": calendar.timezone,
+            "start": calendar.start.isoformat(),
+            "days": calendar.days,
+            "horizon_start_utc": _utc(calendar.midnights[0]),
+            "horizon_end_utc": _utc(calendar.midnights[-1]),
+            "partitioning": "date = the scenario's local calendar date of a row's start time",
+        },
+        "world": {
+            "cells": world.n_cells,
+            "sites": len(world.network.site_x_m),
+            "location_areas": int(len(np.unique(world.network.area_code))),
+            "graph_edges": world.graph.number_of_edges(),
+        },
+        "tables": {
+            name: {"rows": int(sum(rows.values())), "files": rows} for name, rows in files.items()
+        },
+        "run": {"workers": workers, "wall_s": round(wall_s, 3)},
+    }
+
+
+def _utc(epoch_s: int) -> str:
+    return dt.datetime.fromtimestamp(int(epoch_s), tz=dt.timezone.utc).isoformat()

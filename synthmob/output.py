@@ -1,0 +1,146 @@
+"""Writing a run: an output folder that appears complete or not at all.
+
+A run is written into a hidden temporary folder beside the target and renamed into place only when every
+file is there, so a crash, an error or Ctrl-C never leaves a half-written run where a reader would find it.
+Tables are Parquet (zstd); ground-truth tables are Hive-partitioned by the scenario's local date
+(``stays/date=2026-03-23/part-00000.parquet``), one part file per shard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+
+from synthmob.calendar import Calendar
+from synthmob.errors import OutputError
+
+COMPRESSION = "zstd"
+
+
+@contextmanager
+def staged_folder(target: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``target`` when the block ends without an error.
+
+    Raises
+    ------
+    OutputError
+        ``target`` is a file, or a non-empty folder while ``overwrite`` is false, or cannot be created.
+    """
+    target = Path(target).absolute()
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: is a file, not a folder; give --out a folder path")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise OutputError(f"{target}: folder exists and is not empty; pass --overwrite to replace it, or choose another --out")
+    created = _make_parents(target.parent, target)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        _remove_empty(created)
+        raise OutputError(f"{target}: cannot write there ({exc.strerror}); choose a folder you can write to") from None
+    try:
+        yield staging
+        if target.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, trash / "old")
+            os.replace(staging, target)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)
+        raise
+
+
+def _make_parents(folder: Path, target: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; return those created (deepest last)."""
+    missing = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise OutputError(f"{target}: {probe} is a file, not a folder; give --out a path inside a folder")
+    created = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except OSError as exc:
+            _remove_empty(created)
+            raise OutputError(f"{target}: cannot create {path} ({exc.strerror}); choose a folder you can write to") from None
+        created.append(path)
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for path in reversed(created):
+        try:
+            path.rmdir()
+        except OSError:
+            break
+
+
+def write_table(table: pa.Table, path: Path, *, metadata: dict[str, str] | None = None) -> int:
+    """Write one Parquet file; return its row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    pq.write_table(table, path, compression=COMPRESSION)
+    return table.num_rows
+
+
+def write_partitioned(
+    table: pa.Table,
+    folder: Path,
+    *,
+    time_column: str,
+    calendar: Calendar,
+    part: str,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Write ``table`` as ``folder/date=YYYY-MM-DD/<part>.parquet`` by the local date of ``time_column``.
+
+    Row order inside each file is kept. Returns rows per file, by path relative to ``folder.parent``.
+    """
+    if table.num_rows == 0:
+        return {}
+    ms = pc.cast(table[time_column], pa.int64()).to_numpy()
+    day = calendar.day_of(ms / 1000.0 - calendar.epoch_s)
+    rows = {}
+    for d in np.unique(day):
+        chunk = table.filter(pa.array(day == d))
+        path = folder / f"date={calendar.date_of_day(int(d)).isoformat()}" / f"{part}.parquet"
+        rows[path.relative_to(folder.parent).as_posix()] = write_table(chunk, path, metadata=metadata)
+    return rows
+
+
+def write_geojson(path: Path, cells: pa.Table, coverage_lonlat: np.ndarray, sites: pa.Table) -> int:
+    """Coverage polygons and site points as an RFC 7946 FeatureCollection; return the feature count."""
+    polygons = shapely.orient_polygons(coverage_lonlat, exterior_cw=False)
+    geometries = shapely.to_geojson(shapely.set_precision(polygons, 1e-6)).tolist()
+    keep = ["cell_id", "site_id", "cgi", "radio", "area_code", "azimuth_deg", "range_m", "urban"]
+    props = cells.select(keep).to_pylist()
+    features = [
+        f'{{"type":"Feature","geometry":{g},"properties":{json.dumps({"kind": "cell", **p})}}}'
+        for g, p in zip(geometries, props)
+    ]
+    for site in sites.to_pylist():
+        point = {"type": "Point", "coordinates": [round(site.pop("lon"), 6), round(site.pop("lat"), 6)]}
+        features.append(json.dumps({"type": "Feature", "geometry": point, "properties": {"kind": "site", **site}}))
+    path.write_text('{"type":"FeatureCollection","features":[\n' + ",\n".join(features) + "\n]}\n", encoding="utf-8")
+    return len(features)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")

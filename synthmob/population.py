@@ -1,0 +1,176 @@
+"""Synthetic subscribers: who they are, where they live, where they work or study.
+
+Everything here is vectorised over the whole population and drawn from one generator, so the population is
+a pure function of the scenario and its seed, whatever the number of workers later used to simulate it.
+
+- Age band and gender come from the scenario's population pyramid; the persona from weights per age band.
+- A resident's home cell is drawn in proportion to the residents of each cell's coverage; a visitor's
+  lodging in proportion to jobs (hotels and sights cluster where jobs do).
+- Work places (commuters, shift workers) are drawn from job opportunities and school or university places
+  (students) from residents, by the radiation model (Simini, González, Maritan & Barabási, Nature 484,
+  2012) or by a gravity model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from synthmob import schema
+from synthmob.cellgraph import urbanity
+from synthmob.scenario import Scenario
+from synthmob.world import World
+
+NO_CELL = -1
+
+
+@dataclass(frozen=True)
+class Population:
+    """Subscribers as columns; row i is subscriber i."""
+
+    subscriber_id: np.ndarray  # int64
+    age_band: np.ndarray  # str
+    gender: np.ndarray  # str
+    persona: np.ndarray  # str
+    home_cell: np.ndarray  # int32
+    work_cell: np.ndarray  # int32, NO_CELL when none
+    car: np.ndarray  # bool
+    shard: np.ndarray  # int32
+
+    def __len__(self) -> int:
+        return len(self.subscriber_id)
+
+    def slice(self, start: int, stop: int) -> "Population":
+        """Subscribers ``start`` to ``stop`` (exclusive)."""
+        return Population(**{k: getattr(self, k)[start:stop] for k in self.__dataclass_fields__})
+
+    def to_table(self) -> pa.Table:
+        """The ``subscribers`` table (see :data:`synthmob.schema.SUBSCRIBERS`)."""
+        work = pa.array(self.work_cell, mask=self.work_cell == NO_CELL, type=pa.int32())
+        return pa.Table.from_pydict(
+            {
+                schema.SUBSCRIBER_ID: pa.array(self.subscriber_id, type=pa.int64()),
+                "shard": pa.array(self.shard, type=pa.int32()),
+                "age_band": pa.array(self.age_band.tolist(), type=pa.string()),
+                "gender": pa.array(self.gender.tolist(), type=pa.string()),
+                "persona": pa.array(self.persona.tolist(), type=pa.string()),
+                "home_cell": pa.array(self.home_cell, type=pa.int32()),
+                "work_cell": work,
+                "car": pa.array(self.car, type=pa.bool_()),
+            },
+            schema=schema.SUBSCRIBERS,
+        )
+
+
+def synthesise(scenario: Scenario, world: World, *, rng: np.random.Generator) -> Population:
+    """Draw the scenario's subscribers.
+
+    Examples
+    --------
+    >>> from synthmob.scenario import load_scenario
+    >>> from synthmob.world import build_world
+    >>> s = load_scenario("tiny")
+    >>> pop = synthesise(s, build_world(s.world, rng=np.random.default_rng(0)), rng=np.random.default_rng(1))
+    >>> len(pop) == s.subscribers
+    True
+    """
+    n = scenario.subscribers
+    cfg = scenario.population
+    bands = [b.age_band for b in cfg.pyramid]
+    joint = np.array([[b.female, b.male] for b in cfg.pyramid], dtype=np.float64).ravel()
+    pick = rng.choice(len(joint), size=n, p=joint / joint.sum())
+    age_band = np.array(bands, dtype=object)[pick // 2]
+    gender = np.array(schema.GENDERS, dtype=object)[pick % 2]
+
+    persona = np.empty(n, dtype=object)
+    u = rng.random(n)
+    for band in bands:
+        weights = cfg.personas[band]
+        names = list(weights)
+        p = np.array([weights[k] for k in names], dtype=np.float64)
+        cdf = np.cumsum(p / p.sum())
+        members = age_band == band
+        persona[members] = np.array(names, dtype=object)[np.minimum(np.searchsorted(cdf, u[members], side="right"), len(names) - 1)]
+    persona[rng.random(n) < cfg.visitor_share] = "visitor"
+
+    visitor = persona == "visitor"
+    home = np.empty(n, dtype=np.int32)
+    home[~visitor] = _draw(world.residents, int((~visitor).sum()), rng)
+    home[visitor] = _draw(world.jobs, int(visitor.sum()), rng)
+
+    car_share = scenario.world.travel.car_ownership_rural + (
+        scenario.world.travel.car_ownership_urban - scenario.world.travel.car_ownership_rural
+    ) * urbanity(world.density_per_km2[home])
+    car = (rng.random(n) < car_share) & ~visitor
+
+    work = np.full(n, NO_CELL, dtype=np.int32)
+    workers = np.isin(persona, ("commuter", "shift_worker"))
+    students = persona == "student"
+    work[workers] = destinations(world, home[workers], world.jobs, scenario, rng=rng)
+    work[students] = destinations(world, home[students], world.residents, scenario, rng=rng)
+
+    ids = np.arange(n, dtype=np.int64)
+    return Population(
+        subscriber_id=ids,
+        age_band=age_band,
+        gender=gender,
+        persona=persona,
+        home_cell=home,
+        work_cell=work,
+        car=car,
+        shard=(ids // scenario.shard_size).astype(np.int32),
+    )
+
+
+def _draw(weights: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    p = np.asarray(weights, dtype=np.float64)
+    return rng.choice(len(p), size=size, p=p / p.sum()).astype(np.int32)
+
+
+def destinations(
+    world: World, origins: np.ndarray, opportunities: np.ndarray, scenario: Scenario, *, rng: np.random.Generator
+) -> np.ndarray:
+    """A destination cell for each origin cell, by the scenario's work model."""
+    out = np.empty(len(origins), dtype=np.int32)
+    if len(origins) == 0:
+        return out
+    cfg = scenario.population
+    for src in np.unique(origins):
+        members = np.flatnonzero(origins == src)
+        d = np.hypot(world.x_m - world.x_m[src], world.y_m - world.y_m[src])
+        if cfg.work_model == "radiation":
+            p = radiation(int(src), d, opportunities)
+        else:
+            p = opportunities * (d + 1000.0) ** -cfg.gravity_exponent
+        out[members] = rng.choice(len(p), size=len(members), p=p / p.sum())
+    return out
+
+
+def radiation(src: int, distance: np.ndarray, opportunities: np.ndarray) -> np.ndarray:
+    """Unnormalised radiation-model probabilities of going from ``src`` to each cell (Simini et al. 2012).
+
+    ``P(j | i) ∝ m_i n_j / ((m_i + s_ij)(m_i + n_j + s_ij))``, with ``s_ij`` the opportunities strictly
+    closer to i than j is, i and j excluded. ``P(i | i) = 0``.
+
+    Examples
+    --------
+    Three cells on a line with equal opportunities: the nearer cell is likelier.
+
+    >>> p = radiation(0, np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 1.0]))
+    >>> p.round(4).tolist()  # 1/(1*2) and 1/(2*3)
+    [0.0, 0.5, 0.1667]
+    """
+    m = max(float(opportunities[src]), 1e-3 * float(opportunities.mean()))  # an empty origin still sends
+    order = np.argsort(distance, kind="stable")
+    n_sorted = opportunities[order]
+    before = np.cumsum(n_sorted) - n_sorted  # opportunities strictly before j in distance order
+    s = np.empty_like(before)
+    s[order] = before
+    s = s - m  # i itself is not an intervening opportunity
+    s[src] = 0.0
+    n = opportunities
+    p = m * n / ((m + s) * (m + n + s))
+    p[src] = 0.0
+    return np.maximum(p, 0.0)
