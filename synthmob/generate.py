@@ -1,7 +1,7 @@
 """Generating a run: scenario → world → population → shards → files.
 
-Random streams come from one root :class:`numpy.random.SeedSequence`: child 0 builds the world, child 1 the
-population, and child 2's child *i* simulates shard *i*. Shards are fixed blocks of ``shard_size``
+Random streams come from one root :class:`numpy.random.SeedSequence`: child 0 builds the world; child 1's
+child *i* draws the subscribers of shard *i*, and child 2's child *i* simulates them. Shards are fixed blocks of ``shard_size``
 subscribers, so the output is the same whatever the number of workers and whichever finishes first.
 """
 
@@ -26,7 +26,7 @@ from synthmob import schema
 from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
 from synthmob.output import staged_folder, write_geojson, write_json, write_partitioned, write_table
-from synthmob.population import Population, synthesise
+from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
 from synthmob.simulation import simulate_shard
@@ -155,7 +155,7 @@ def generate(
         world = build_world(scenario.world, rng=child(root, _WORLD))
         notify("world", 1, 1)
         notify("population", 0, 1)
-        population = synthesise(scenario, world, rng=child(root, _POPULATION))
+        population = build_population(scenario, world, root)
         notify("population", 1, 1)
         calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
         file_metadata = {"synthmob": f'{{"scenario": "{scenario.name}", "seed": {scenario.seed}}}'}
@@ -176,6 +176,25 @@ def generate(
     return Run(target)
 
 
+def build_population(scenario: Scenario, world: World, root: np.random.SeedSequence) -> Population:
+    """The population, block by block: shard i's subscribers come from stream (1, i)."""
+    places = Destinations(world, scenario)
+    size = scenario.shard_size
+    return concat(
+        [
+            synthesise(
+                scenario,
+                world,
+                rng=child(root, _POPULATION, i),
+                first=i * size,
+                count=min(size, scenario.subscribers - i * size),
+                places=places,
+            )
+            for i in range(scenario.n_shards)
+        ]
+    )
+
+
 def _run_shards(job: _Job, workers: int, notify: Progress) -> dict[str, dict[str, int]]:
     total = job.scenario.n_shards
     files: dict[str, dict[str, int]] = {name: {} for name in schema.DATASETS}
@@ -189,7 +208,13 @@ def _run_shards(job: _Job, workers: int, notify: Progress) -> dict[str, dict[str
             done += 1
             notify("shards", done, total)
     else:
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked. The
+        # server imports synthmob once, so each worker starts as a cheap fork of an initialised process.
+        if os.name == "posix":
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["synthmob.generate"])
+        else:  # pragma: no cover - Windows
+            context = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(
             max_workers=min(workers, total), mp_context=context, initializer=_init_worker, initargs=(job,)
         ) as pool:
@@ -224,7 +249,7 @@ def _manifest(
     return {
         "manifest_version": MANIFEST_VERSION,
         "scenario": scenario.model_dump(mode="json"),
-        "seed": {"entropy": str(root.entropy), "streams": {"world": [0], "population": [1], "shard i": [2, "i"]}},
+        "seed": {"entropy": str(root.entropy), "streams": {"world": [0], "population of shard i": [1, "i"], "simulation of shard i": [2, "i"]}},
         "versions": versions(),
         "calendar": {
             "timezone": calendar.timezone,

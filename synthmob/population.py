@@ -64,8 +64,20 @@ class Population:
         )
 
 
-def synthesise(scenario: Scenario, world: World, *, rng: np.random.Generator) -> Population:
-    """Draw the scenario's subscribers.
+def synthesise(
+    scenario: Scenario,
+    world: World,
+    *,
+    rng: np.random.Generator,
+    first: int = 0,
+    count: int | None = None,
+    places: "Destinations | None" = None,
+) -> Population:
+    """Draw subscribers ``first`` to ``first + count`` (default: all of the scenario's) from ``rng``.
+
+    A run draws its population shard by shard, each block from its own stream, so that a subscriber does
+    not depend on how many others are generated after it. Pass the same ``places`` to every block to
+    share its cache of destination distributions.
 
     Examples
     --------
@@ -76,8 +88,9 @@ def synthesise(scenario: Scenario, world: World, *, rng: np.random.Generator) ->
     >>> len(pop) == s.subscribers
     True
     """
-    n = scenario.subscribers
+    n = scenario.subscribers - first if count is None else count
     cfg = scenario.population
+    places = places or Destinations(world, scenario)
     bands = [b.age_band for b in cfg.pyramid]
     joint = np.array([[b.female, b.male] for b in cfg.pyramid], dtype=np.float64).ravel()
     pick = rng.choice(len(joint), size=n, p=joint / joint.sum())
@@ -89,10 +102,10 @@ def synthesise(scenario: Scenario, world: World, *, rng: np.random.Generator) ->
     for band in bands:
         weights = cfg.personas[band]
         names = list(weights)
-        p = np.array([weights[k] for k in names], dtype=np.float64)
-        cdf = np.cumsum(p / p.sum())
+        cdf = np.cumsum(np.array([weights[k] for k in names], dtype=np.float64))
         members = age_band == band
-        persona[members] = np.array(names, dtype=object)[np.minimum(np.searchsorted(cdf, u[members], side="right"), len(names) - 1)]
+        index = np.searchsorted(cdf / cdf[-1], u[members], side="right")
+        persona[members] = np.array(names, dtype=object)[np.minimum(index, len(names) - 1)]
     persona[rng.random(n) < cfg.visitor_share] = "visitor"
 
     visitor = persona == "visitor"
@@ -100,18 +113,19 @@ def synthesise(scenario: Scenario, world: World, *, rng: np.random.Generator) ->
     home[~visitor] = _draw(world.residents, int((~visitor).sum()), rng)
     home[visitor] = _draw(world.jobs, int(visitor.sum()), rng)
 
-    car_share = scenario.world.travel.car_ownership_rural + (
-        scenario.world.travel.car_ownership_urban - scenario.world.travel.car_ownership_rural
-    ) * urbanity(world.density_per_km2[home])
+    travel = scenario.world.travel
+    car_share = travel.car_ownership_rural + (travel.car_ownership_urban - travel.car_ownership_rural) * urbanity(
+        world.density_per_km2[home]
+    )
     car = (rng.random(n) < car_share) & ~visitor
 
     work = np.full(n, NO_CELL, dtype=np.int32)
     workers = np.isin(persona, ("commuter", "shift_worker"))
     students = persona == "student"
-    work[workers] = destinations(world, home[workers], world.jobs, scenario, rng=rng)
-    work[students] = destinations(world, home[students], world.residents, scenario, rng=rng)
+    work[workers] = places.draw("jobs", home[workers], rng=rng)
+    work[students] = places.draw("schools", home[students], rng=rng)
 
-    ids = np.arange(n, dtype=np.int64)
+    ids = np.arange(first, first + n, dtype=np.int64)
     return Population(
         subscriber_id=ids,
         age_band=age_band,
@@ -124,28 +138,54 @@ def synthesise(scenario: Scenario, world: World, *, rng: np.random.Generator) ->
     )
 
 
+def concat(blocks: list[Population]) -> Population:
+    """One population from consecutive blocks."""
+    return Population(**{k: np.concatenate([getattr(b, k) for b in blocks]) for k in Population.__dataclass_fields__})
+
+
 def _draw(weights: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     p = np.asarray(weights, dtype=np.float64)
     return rng.choice(len(p), size=size, p=p / p.sum()).astype(np.int32)
 
 
-def destinations(
-    world: World, origins: np.ndarray, opportunities: np.ndarray, scenario: Scenario, *, rng: np.random.Generator
-) -> np.ndarray:
-    """A destination cell for each origin cell, by the scenario's work model."""
-    out = np.empty(len(origins), dtype=np.int32)
-    if len(origins) == 0:
+class Destinations:
+    """Where people from each home cell go to work (``jobs``) or study (``schools``), by the work model.
+
+    The distribution from an origin is computed once and kept: a run asks for the same origins again and
+    again, block after block.
+    """
+
+    def __init__(self, world: World, scenario: Scenario) -> None:
+        self._world = world
+        self._cfg = scenario.population
+        # Job opportunities follow jobs; school and university places follow residents.
+        self._opportunities = {"jobs": world.jobs, "schools": world.residents}
+        self._cdfs: dict[tuple[str, int], np.ndarray] = {}
+
+    def cdf(self, kind: str, src: int) -> np.ndarray:
+        key = (kind, src)
+        cdf = self._cdfs.get(key)
+        if cdf is None:
+            world, opportunities = self._world, self._opportunities[kind]
+            d = np.hypot(world.x_m - world.x_m[src], world.y_m - world.y_m[src])
+            if self._cfg.work_model == "radiation":
+                p = radiation(src, d, opportunities)
+            else:
+                p = opportunities * (d + 1000.0) ** -self._cfg.gravity_exponent
+            cdf = np.cumsum(p)
+            cdf /= cdf[-1]
+            self._cdfs[key] = cdf
+        return cdf
+
+    def draw(self, kind: str, origins: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
+        """A destination cell for each origin cell."""
+        out = np.empty(len(origins), dtype=np.int32)
+        u = rng.random(len(origins))
+        for src in np.unique(origins):
+            members = np.flatnonzero(origins == src)
+            cdf = self.cdf(kind, int(src))
+            out[members] = np.minimum(np.searchsorted(cdf, u[members], side="right"), len(cdf) - 1)
         return out
-    cfg = scenario.population
-    for src in np.unique(origins):
-        members = np.flatnonzero(origins == src)
-        d = np.hypot(world.x_m - world.x_m[src], world.y_m - world.y_m[src])
-        if cfg.work_model == "radiation":
-            p = radiation(int(src), d, opportunities)
-        else:
-            p = opportunities * (d + 1000.0) ** -cfg.gravity_exponent
-        out[members] = rng.choice(len(p), size=len(members), p=p / p.sum())
-    return out
 
 
 def radiation(src: int, distance: np.ndarray, opportunities: np.ndarray) -> np.ndarray:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from synthmob import schema
 from synthmob.errors import SynthmobError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 _SORT = {
     "cells": [(schema.CELL_ID, "ascending")],
@@ -53,8 +55,10 @@ class Run:
         """Names of the tables in the run."""
         return tuple(sorted(set(schema.SINGLE_FILES) | set(schema.DATASETS)))
 
-    def dataset(self, name: str) -> ds.Dataset:
+    def dataset(self, name: str) -> "ds.Dataset":
         """A lazy Arrow dataset over one table (with the ``date`` partition column for partitioned ones)."""
+        import pyarrow.dataset as ds  # imports pandas: only when asked for
+
         self._check(name)
         if name in schema.SINGLE_FILES:
             return ds.dataset(self.path / f"{name}.parquet", format="parquet")

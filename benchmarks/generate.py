@@ -1,0 +1,150 @@
+"""Time a scenario end to end: wall time per stage, subscriber-days per second, peak memory.
+
+Usage::
+
+    python benchmarks/generate.py                      # region, all cores
+    python benchmarks/generate.py city --workers 1 2   # city with 1 and then 2 workers, side by side
+    python benchmarks/generate.py region --subscribers 10000 --days 7
+
+Each configuration runs in a fresh child process so that peak memory is its own: ``main MiB`` is the
+peak resident memory of the generating process, ``total MiB`` the peak of the sum over it and its worker
+processes (sampled from /proc every 0.25 s). Timings are wall-clock
+on a shared machine: compare ratios from one invocation, not absolute figures across days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def measure(config: str, workers: int, overrides: dict) -> dict:
+    """Generate once in this process and report timings (called in a child process)."""
+    import synthmob
+
+    marks: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:
+            marks[stage] = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as folder:
+        run = synthmob.generate(config, out=Path(folder) / "run", workers=workers, progress=progress, **overrides)
+        wall = time.perf_counter() - started
+        scenario = run.manifest["scenario"]
+        size = sum(f.stat().st_size for f in Path(run.path).rglob("*") if f.is_file())
+        rows = {name: info["rows"] for name, info in run.manifest["tables"].items()}
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    subscriber_days = scenario["subscribers"] * scenario["days"]
+    return {
+        "scenario": scenario["name"],
+        "subscribers": scenario["subscribers"],
+        "days": scenario["days"],
+        "workers": workers,
+        "wall_s": wall,
+        "world_s": marks.get("world", float("nan")),
+        "population_s": marks.get("population", float("nan")) - marks.get("world", float("nan")),
+        "shards_s": marks.get("shards", float("nan")) - marks.get("population", float("nan")),
+        "subscriber_days_per_s": subscriber_days / wall,
+        "records_per_s": (rows["stays"] + rows["trips"]) / wall,
+        "rows": rows,
+        "output_mib": size / 2**20,
+        "peak_main_mib": self_kib / 1024,
+    }
+
+
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        parents[int(entry.name)] = int(fields.get("PPid", "0").strip())
+        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+def run_child(command: list[str]) -> tuple[str, int]:
+    """Run ``command``; return its stdout and the peak summed RSS of its process tree (KiB)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss_kib(process.pid))
+            stop.wait(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = process.communicate()
+    stop.set()
+    sampler.join()
+    if process.returncode:
+        raise SystemExit(f"benchmark child failed with status {process.returncode}")
+    return out, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?", default="region")
+    parser.add_argument("--workers", type=int, nargs="+", default=[os.cpu_count() or 1])
+    parser.add_argument("--subscribers", type=int)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    overrides = {k: v for k, v in {"subscribers": args.subscribers, "days": args.days}.items() if v is not None}
+
+    if args.child:
+        print(json.dumps(measure(args.config, int(args.child), overrides)))
+        return
+
+    results = []
+    for workers in args.workers:
+        command = [sys.executable, __file__, args.config, "--child", str(workers)]
+        for key, value in overrides.items():
+            command += [f"--{key}", str(value)]
+        out, peak_kib = run_child(command)
+        result = json.loads(out.strip().splitlines()[-1])
+        result["peak_total_mib"] = peak_kib / 1024
+        results.append(result)
+
+    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'wall s':>7} {'world s':>7} {'pop s':>6} "
+          f"{'shards s':>8} {'sub-days/s':>10} {'rows/s':>9} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9}")
+    for r in results:
+        print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['wall_s']:>7.1f} "
+              f"{r['world_s']:>7.1f} {r['population_s']:>6.1f} {r['shards_s']:>8.1f} "
+              f"{r['subscriber_days_per_s']:>10,.0f} {r['records_per_s']:>9,.0f} {r['output_mib']:>7.1f} "
+              f"{r['peak_main_mib']:>8,.0f} {r['peak_total_mib']:>9,.0f}")
+    if len(results) > 1:
+        base = results[0]
+        for r in results[1:]:
+            print(f"speed-up of {r['workers']} workers over {base['workers']}: {base['wall_s'] / r['wall_s']:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

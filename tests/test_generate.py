@@ -1,0 +1,131 @@
+"""Reproducibility and the contents of a run: same seed, same tables, whatever the number of workers."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import synthmob
+from synthmob import schema
+from synthmob.generate import child, streams
+
+TABLES = ("cells", "subscribers", "stays", "trips")
+
+
+def _tables(run):
+    return {name: run.table(name) for name in TABLES}
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The tiny preset over two days, generated twice with one seed and once with another."""
+    base = tmp_path_factory.mktemp("repro")
+    kwargs = {"days": 2, "subscribers": 120, "shard_size": 40}
+    return (
+        synthmob.generate("tiny", out=base / "a", seed=11, **kwargs),
+        synthmob.generate("tiny", out=base / "b", seed=11, **kwargs),
+        synthmob.generate("tiny", out=base / "c", seed=12, **kwargs),
+    )
+
+
+def test_same_seed_gives_identical_tables(pair):
+    a, b, _ = pair
+    for name, table in _tables(a).items():
+        assert table.equals(b.table(name)), name
+
+
+def test_different_seed_gives_different_tables(pair):
+    a, _, c = pair
+    for name in TABLES:
+        assert not a.table(name).equals(c.table(name)), name
+
+
+def test_worker_count_does_not_change_the_output(tmp_path):
+    kwargs = {"days": 2, "subscribers": 90, "shard_size": 30, "seed": 4}
+    one = synthmob.generate("tiny", out=tmp_path / "one", workers=1, **kwargs)
+    two = synthmob.generate("tiny", out=tmp_path / "two", workers=2, **kwargs)
+    for name in TABLES:
+        assert one.table(name).equals(two.table(name)), name
+    # the part files themselves are identical too, file by file
+    assert one.manifest["tables"] == two.manifest["tables"]
+    for name in ("stays", "trips"):
+        for rel in one.manifest["tables"][name]["files"]:
+            assert pq.read_table(one.path / rel).equals(pq.read_table(two.path / rel)), rel
+
+
+def test_shard_streams_depend_on_index_only():
+    root = streams(99)
+    assert child(root, 2, 5).random() == child(streams(99), 2, 5).random()
+    assert child(root, 2, 5).random() != child(root, 2, 6).random()
+
+
+def test_a_shard_does_not_depend_on_the_others(tmp_path):
+    """Adding subscribers in new shards leaves the earlier full shards unchanged."""
+    small = synthmob.generate("tiny", out=tmp_path / "s", seed=3, subscribers=50, shard_size=25)
+    large = synthmob.generate("tiny", out=tmp_path / "l", seed=3, subscribers=100, shard_size=25)
+    stays = large.table("stays")
+    first = stays.filter(stays["subscriber_id"].to_numpy() < 50)
+    assert first.equals(small.table("stays"))
+
+
+def test_layout_and_manifest(tiny_run):
+    path = tiny_run.path
+    for name in ("cells.parquet", "cells.geojson", "subscribers.parquet", "manifest.json"):
+        assert (path / name).is_file(), name
+    for name in ("stays", "trips"):
+        parts = sorted((path / name).glob("date=*/part-*.parquet"))
+        assert parts, name
+        assert all(p.parent.name == "date=2026-03-23" for p in parts)
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["scenario"]["name"] == "tiny"
+    assert manifest["seed"]["entropy"] == str(manifest["scenario"]["seed"])
+    for package in ("synthmob", "numpy", "simpy", "networkx"):
+        assert manifest["versions"][package]
+    for name, info in manifest["tables"].items():
+        total = 0
+        for rel, rows in info["files"].items():
+            if rel.endswith(".parquet"):
+                assert pq.read_metadata(path / rel).num_rows == rows, rel
+            else:
+                assert len(json.loads((path / rel).read_text())["features"]) == rows
+            total += rows
+        assert total == info["rows"]
+    # The resolved scenario in the manifest rebuilds the same scenario.
+    resolved = synthmob.load_scenario(manifest["scenario"])
+    assert resolved == synthmob.load_scenario("tiny", overrides={"out": manifest["scenario"]["out"]})
+
+
+def test_tables_have_the_schema(tiny_run):
+    for name, expected in {**schema.SINGLE_FILES, **schema.DATASETS}.items():
+        assert tiny_run.table(name).schema.equals(expected), name
+
+
+def test_every_cell_id_exists(tiny_run):
+    cells = set(tiny_run.table("cells")["cell_id"].to_pylist())
+    subscribers = tiny_run.table("subscribers")
+    used = set(subscribers["home_cell"].to_pylist()) | set(subscribers["work_cell"].drop_null().to_pylist())
+    used |= set(tiny_run.table("stays")["cell_id"].to_pylist())
+    trips = tiny_run.table("trips")
+    used |= set(trips["from_cell"].to_pylist()) | set(trips["to_cell"].to_pylist())
+    used |= {step["cell_id"] for path in trips["path"].to_pylist() for step in path}
+    assert used <= cells
+
+
+def test_geojson_has_cells_and_sites(tiny_run):
+    collection = json.loads((tiny_run.path / "cells.geojson").read_text())
+    kinds = [f["properties"]["kind"] for f in collection["features"]]
+    cells = tiny_run.table("cells")
+    assert kinds.count("cell") == cells.num_rows
+    assert kinds.count("site") == len(set(cells["site_id"].to_pylist()))
+    polygon = next(f for f in collection["features"] if f["properties"]["kind"] == "cell")
+    assert polygon["geometry"]["type"] == "Polygon"
+    lon, lat = polygon["geometry"]["coordinates"][0][0]
+    assert -1 < lon < 1 and -1 < lat < 1  # the default origin is 0° N 0° E
+
+
+def test_the_tiny_preset_is_small_and_quick(tiny_run):
+    assert 35 <= tiny_run.manifest["world"]["cells"] <= 70
+    assert tiny_run.manifest["tables"]["subscribers"]["rows"] == 100
+    assert tiny_run.manifest["run"]["wall_s"] < 5.0  # well under a second on a laptop; generous for CI

@@ -1,0 +1,168 @@
+"""Invariants of the ground truth over small random scenarios (property-based)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from synthmob.calendar import Calendar
+from synthmob.generate import build_population, child, streams
+from synthmob.scenario import load_scenario
+from synthmob.simulation import simulate_shard
+from synthmob.world import build_world
+
+
+def _ms(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.cast(column, pa.int64()).to_numpy()
+
+
+def check_ground_truth(stays: pa.Table, trips: pa.Table, graph, n_cells: int, subscribers, horizon_ms) -> None:
+    """Stays and trips alternate and tile every subscriber's horizon; trips are walks on the cell graph."""
+    start_ms, end_ms = horizon_ms
+    s_sub, s_cell = stays["subscriber_id"].to_numpy(), stays["cell_id"].to_numpy()
+    s_start, s_end = _ms(stays["start"]), _ms(stays["end"])
+    t_sub = trips["subscriber_id"].to_numpy()
+    t_from, t_to = trips["from_cell"].to_numpy(), trips["to_cell"].to_numpy()
+    t_dep, t_arr = _ms(trips["depart"]), _ms(trips["arrive"])
+
+    assert np.all((s_cell >= 0) & (s_cell < n_cells))
+    assert np.all((t_from >= 0) & (t_from < n_cells)) and np.all((t_to >= 0) & (t_to < n_cells))
+    assert np.all(s_end > s_start), "a stay with no duration"
+    assert np.all(t_arr > t_dep), "a trip with no duration"
+    assert set(np.unique(s_sub)) == set(subscribers), "every subscriber has stays"
+
+    # Interleave: per subscriber, stay, trip, stay, ..., stay; each piece starts where the previous ended.
+    kind = np.concatenate([np.zeros(len(s_sub), np.int8), np.ones(len(t_sub), np.int8)])
+    sub = np.concatenate([s_sub, t_sub])
+    begin = np.concatenate([s_start, t_dep])
+    finish = np.concatenate([s_end, t_arr])
+    cell_in = np.concatenate([s_cell, t_from])  # where the piece begins
+    cell_out = np.concatenate([s_cell, t_to])  # where it ends
+    order = np.lexsort((begin, sub))
+    sub, kind, begin, finish = sub[order], kind[order], begin[order], finish[order]
+    cell_in, cell_out = cell_in[order], cell_out[order]
+    first = np.r_[True, sub[1:] != sub[:-1]]
+    last = np.r_[sub[1:] != sub[:-1], True]
+    assert np.all(begin[first] == start_ms), "a horizon does not start with a stay at its start"
+    assert np.all(finish[last] == end_ms), "a horizon does not end at its end"
+    assert np.all(kind[first] == 0) and np.all(kind[last] == 0)
+    inner = ~first
+    assert np.all(begin[inner] == finish[np.flatnonzero(inner) - 1]), "gap or overlap"
+    assert np.all(kind[inner] != kind[np.flatnonzero(inner) - 1]), "two stays or two trips in a row"
+    assert np.all(cell_in[inner] == cell_out[np.flatnonzero(inner) - 1]), "a trip leaves from elsewhere"
+
+    # Paths: a connected walk on the cell graph from from_cell to to_cell, entered at increasing times.
+    for row, path in enumerate(trips["path"].to_pylist()):
+        cells = [step["cell_id"] for step in path]
+        times = [int(step["entered"].timestamp() * 1000) for step in path]
+        assert cells[0] == t_from[row] and cells[-1] == t_to[row]
+        assert all(graph.has_edge(a, b) for a, b in zip(cells, cells[1:])), f"trip {row} jumps"
+        assert times[0] == t_dep[row]
+        assert all(b > a for a, b in zip(times, times[1:])), f"trip {row} goes back in time"
+        assert times[-1] < t_arr[row]
+
+
+scenarios = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32),
+        "subscribers": st.integers(1, 40),
+        "days": st.integers(1, 3),
+        "shard_size": st.integers(1, 25),
+        "start": st.dates(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
+        "timezone": st.sampled_from(["Europe/Berlin", "UTC", "America/New_York", "Asia/Kolkata"]),
+        "width_km": st.floats(2.0, 12.0),
+        "visitor_share": st.sampled_from([0.0, 0.02, 0.5]),
+    }
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=scenarios)
+def test_stays_and_trips_tile_each_horizon(params):
+    scenario = load_scenario(
+        "tiny",
+        overrides={
+            "seed": params["seed"],
+            "subscribers": params["subscribers"],
+            "days": params["days"],
+            "shard_size": params["shard_size"],
+            "start": params["start"],
+            "timezone": params["timezone"],
+            "world": {"width_km": params["width_km"], "height_km": params["width_km"]},
+            "population": {"visitor_share": params["visitor_share"]},
+        },
+    )
+    root = streams(scenario.seed)
+    world = build_world(scenario.world, rng=child(root, 0))
+    population = build_population(scenario, world, root)
+    calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
+    horizon = (int(calendar.midnights[0]) * 1000, int(calendar.midnights[-1]) * 1000)
+    assert np.all(population.home_cell < world.n_cells)
+    for index in range(scenario.n_shards):
+        members = population.slice(index * scenario.shard_size, (index + 1) * scenario.shard_size)
+        tables = simulate_shard(scenario, world, members, calendar, rng=child(root, 2, index))
+        check_ground_truth(
+            tables["stays"], tables["trips"], world.graph, world.n_cells, members.subscriber_id.tolist(), horizon
+        )
+
+
+def test_written_week_obeys_the_invariants(week_run):
+    """The same invariants on a written week that crosses a daylight-saving change."""
+    cells = week_run.table("cells")
+    manifest = week_run.manifest["calendar"]
+    start = int(dt.datetime.fromisoformat(manifest["horizon_start_utc"]).timestamp() * 1000)
+    end = int(dt.datetime.fromisoformat(manifest["horizon_end_utc"]).timestamp() * 1000)
+    assert end - start == (7 * 24 - 1) * 3600 * 1000, "the week of 2026-03-23 in Berlin lasts 167 hours"
+    from synthmob.world import build_world as _build  # the graph is not written; rebuild it from the seed
+
+    scenario = load_scenario(week_run.manifest["scenario"])
+    world = _build(scenario.world, rng=child(streams(scenario.seed), 0))
+    assert world.n_cells == cells.num_rows
+    subscribers = week_run.table("subscribers")["subscriber_id"].to_pylist()
+    check_ground_truth(week_run.table("stays"), week_run.table("trips"), world.graph, cells.num_rows, subscribers, (start, end))
+
+
+def test_commuters_leave_at_local_morning_hours(week_run):
+    """Weekday departures to work sit at local commuting hours (UTC+1 on these days), not UTC ones."""
+    subscribers = week_run.table("subscribers").to_pandas()
+    trips = week_run.table("trips").to_pandas()
+    commuters = set(subscribers.loc[subscribers.persona == "commuter", "subscriber_id"])
+    to_work = trips[trips.subscriber_id.isin(commuters)]
+    to_work = to_work[to_work.to_cell.isin(set(subscribers.work_cell.dropna()))]
+    local = to_work["depart"].dt.tz_convert("Europe/Berlin")
+    weekday_morning = to_work[(local.dt.day_of_week < 5) & (local.dt.hour < 12)]
+    local = local[weekday_morning.index]
+    local_h = (local.dt.hour + local.dt.minute / 60).median()
+    utc_h = (weekday_morning["depart"].dt.hour + weekday_morning["depart"].dt.minute / 60).median()
+    assert 6.0 < local_h < 9.0
+    assert local_h - utc_h == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.slow
+def test_daylight_saving_moves_utc_not_local_time(tmp_path):
+    """Across the change to summer time (Sunday 2026-03-29), morning departures keep their local hour."""
+    import synthmob
+
+    run = synthmob.generate(
+        "city", out=tmp_path / "dst", subscribers=1000, shard_size=500, days=6, start=dt.date(2026, 3, 26)
+    )
+    trips = run.table("trips").to_pandas()
+    subscribers = run.table("subscribers").to_pandas()
+    commuters = set(subscribers.loc[subscribers.persona == "commuter", "subscriber_id"])
+    trips = trips[trips.subscriber_id.isin(commuters)]
+    local = trips["depart"].dt.tz_convert("Europe/Berlin")
+    morning = trips[(local.dt.hour >= 4) & (local.dt.hour < 11) & (local.dt.day_of_week < 5)]
+    local = local[morning.index]
+    local_h = local.dt.hour + local.dt.minute / 60
+    utc_h = morning["depart"].dt.hour + morning["depart"].dt.minute / 60
+    winter = (local.dt.date <= dt.date(2026, 3, 27)).to_numpy()  # Thursday, Friday: UTC+1
+    summer = (local.dt.date >= dt.date(2026, 3, 30)).to_numpy()  # Monday, Tuesday: UTC+2
+    assert winter.sum() > 100 and summer.sum() > 100
+    assert abs(local_h[winter].median() - local_h[summer].median()) < 0.25
+    assert utc_h[winter].median() - utc_h[summer].median() == pytest.approx(1.0, abs=0.25)
