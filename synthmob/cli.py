@@ -90,7 +90,8 @@ def generate(
         try:
             run = run_generate(scenario, workers=n_workers, overwrite=overwrite, progress=report)
         finally:
-            bar.stop()
+            if tasks:  # stopping a bar that never started prints an empty line
+                bar.stop()
     except SynthmobError as error:
         raise _fail(error) from None
     except KeyboardInterrupt:

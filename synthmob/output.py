@@ -53,7 +53,12 @@ def staged_folder(target: Path, *, overwrite: bool) -> Iterator[Path]:
         if target.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.replace(target, trash / "old")
-            os.replace(staging, target)
+            try:
+                os.replace(staging, target)
+            except BaseException:
+                os.replace(trash / "old", target)  # put the old run back
+                shutil.rmtree(trash, ignore_errors=True)
+                raise
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(staging, target)

@@ -80,9 +80,21 @@ class Run:
         return table.select(expected.names).cast(expected).sort_by(_SORT[name])
 
     def pandas(self, name: str):
-        """One whole table as a pandas DataFrame (needs pandas: ``pip install 'synthmob[pandas]'``)."""
-        return self.table(name).to_pandas()
+        """One whole table as a pandas DataFrame (needs pandas: ``pip install 'synthmob[pandas]'``).
+
+        An integer column with nulls (``work_cell``) keeps an integer dtype with ``<NA>``, not float.
+        """
+        import pandas as pd
+
+        table = self.table(name)
+        frame = table.to_pandas()
+        nullable = {pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+        for field in table.schema:
+            if field.type in nullable and table[field.name].null_count:
+                frame[field.name] = table[field.name].to_pandas(types_mapper=nullable.get)
+        return frame
 
     def _check(self, name: str) -> None:
         if name not in self.tables:
             raise SynthmobError(f"{self.path}: no table {name!r}; tables are {', '.join(self.tables)}")
+

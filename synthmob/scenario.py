@@ -191,12 +191,17 @@ class Population(_Frozen):
         _PERSONAS, description="persona weights for each age band of the pyramid"
     )
     visitor_share: float = Field(0.02, ge=0.0, le=1.0, description="share of subscribers who are visitors")
-    work_model: Literal["radiation", "gravity"] = Field(
-        "radiation",
-        description="how a work or school place is chosen: the parameter-free radiation model (Simini et al., "
-        "Nature 484, 2012) or a gravity model with exponent gravity_exponent",
+    work_model: Literal["gravity", "radiation"] = Field(
+        "gravity",
+        description="how a work or school place is chosen: a gravity model, opportunities × (d + "
+        "gravity_offset_km)^-gravity_exponent, or the parameter-free radiation model (Simini et al., Nature "
+        "484, 2012). Radiation is made for zones of many thousands of people; on cells of a few hundred it keeps "
+        "commutes far too short (Masucci et al., Phys. Rev. E 88, 2013), hence gravity by default",
     )
-    gravity_exponent: float = Field(2.0, gt=0.0, description="distance exponent of the gravity model (≈2)")
+    gravity_exponent: float = Field(
+        2.0, gt=0.0, description="distance exponent of the gravity model (≈2 is typical; Lenormand et al. 2016)"
+    )
+    gravity_offset_km: float = Field(1.0, gt=0.0, description="distance offset of the gravity model")
 
     @model_validator(mode="after")
     def _personas(self) -> "Population":
@@ -233,7 +238,14 @@ class Behaviour(_Frozen):
 
     exploration_rho: float = Field(0.6, gt=0.0, le=1.0, description="EPR rho (Song et al. 2010: 0.6 ± 0.2)")
     exploration_gamma: float = Field(0.21, ge=0.0, le=2.0, description="EPR gamma (Song et al. 2010: 0.21 ± 0.04)")
-    distance_exponent: float = Field(1.75, ge=0.0, le=5.0, description="beta of the new-place distance kernel")
+    distance_exponent: float = Field(
+        2.75,
+        ge=0.0,
+        le=6.0,
+        description="beta of the new-place kernel, per destination cell. Destinations spread over a plane "
+        "(≈ d places at distance d), so jumps then fall off as d^-(beta-1) ≈ d^-1.75, the exponent of "
+        "González et al., Nature 453 (2008)",
+    )
     distance_offset_km: float = Field(1.5, gt=0.0, description="d0 of the kernel (González et al. 2008: Δr0 ≈ 1.5 km)")
     work_start_h: float = Field(8.0, ge=0.0, lt=24.0, description="mean local start of the working day")
     work_start_sd_h: float = Field(0.8, ge=0.0, le=6.0, description="spread of work start between days and people")
@@ -298,6 +310,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: set = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "found unhashable key; a key must be a plain name", key_node.start_mark
+            ) from None
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
@@ -308,6 +326,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates stay strings until pydantic parses them, so an impossible date (2026-02-30) is reported against its
+# field like any other bad value, instead of failing inside the YAML parser.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def preset_path(name: str) -> Path | None:
@@ -342,6 +366,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(source, where, MISSING, f"invalid YAML ({problem}); write 'key: value' pairs") from None
+    except ValueError as exc:  # pragma: no cover - PyYAML's own conversions; dates no longer get here
+        raise ConfigError(source, None, MISSING, f"invalid YAML value ({exc})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -386,7 +412,7 @@ def load_scenario(
         source, data = "mapping", dict(config)
     else:
         path = Path(config)
-        preset = preset_path(str(config)) if not path.exists() else None
+        preset = preset_path(str(config)) if not path.is_file() else None
         if preset is not None:
             path = preset
         source, data = str(path), read_yaml(path)
@@ -394,7 +420,7 @@ def load_scenario(
     try:
         return Scenario.model_validate(merged)
     except ValidationError as exc:
-        raise _config_error(exc, source, merged, set(overrides), override_names or {}) from None
+        raise _config_error(exc, source, overrides, override_names or {}) from None
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -407,15 +433,29 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _given(overrides: Mapping[str, Any], loc: tuple) -> bool:
+    """Whether the value at ``loc`` came from the overrides rather than the file."""
+    node: Any = overrides
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return not isinstance(node, Mapping)  # a whole section or list was given
+    return True
+
+
 def _config_error(
-    exc: ValidationError, source: str, data: Mapping[str, Any], overridden: set[str], names: Mapping[str, str]
+    exc: ValidationError, source: str, overrides: Mapping[str, Any], names: Mapping[str, str]
 ) -> ConfigError:
     """Turn pydantic's first error into a one-line :class:`ConfigError`."""
     err = exc.errors(include_url=False)[0]
     loc = tuple(err["loc"])
     field = ".".join(str(p) for p in loc) or None
-    if loc and loc[0] in overridden and not isinstance(data.get(loc[0]), Mapping):
-        source, field = "command line" if names else "argument", names.get(str(loc[0]), str(loc[0]))
+    if loc and loc[0] in overrides and _given(overrides, loc):
+        source = "command line" if names else "argument"
+        field = names.get(str(loc[0]), field) if len(loc) == 1 else field
     value = err.get("input", MISSING)
     if err["type"] == "extra_forbidden":
         valid = _fields_at(loc[:-1])

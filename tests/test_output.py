@@ -1,0 +1,270 @@
+"""The output folder appears complete or not at all; existing content is only replaced after success."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+import synthmob
+from synthmob import ConfigError, OutputError, Run
+from synthmob.output import staged_folder
+
+# the module, not the function that `synthmob.generate` names
+generate_module = importlib.import_module("synthmob.generate")
+
+
+class Boom(Exception):
+    pass
+
+
+def tree(root: Path) -> list[str]:
+    """Every path under ``root`` (hidden ones included), relative."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def fill(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+OLD = {"old.txt": "old run", "nested/part.bin": "old part"}
+
+
+def old_run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    fill(folder, OLD)
+    return folder
+
+
+def assert_old_intact(folder: Path) -> None:
+    assert tree(folder) == ["nested", "nested/part.bin", "old.txt"]
+    assert (folder / "old.txt").read_text() == "old run"
+    assert (folder / "nested" / "part.bin").read_text() == "old part"
+
+
+# --- staged_folder -----------------------------------------------------------------------------------------
+def test_success_moves_content_into_target(tmp_path):
+    target = tmp_path / "run"
+    with staged_folder(target, overwrite=False) as staging:
+        # the block writes elsewhere: beside the target, hidden, and the target does not exist yet
+        assert staging.parent == tmp_path
+        assert staging.name.startswith(".run.tmp-")
+        assert not target.exists()
+        fill(staging, {"a.txt": "A", "sub/b.txt": "B"})
+    assert tree(tmp_path) == ["run", "run/a.txt", "run/sub", "run/sub/b.txt"]
+    assert (target / "a.txt").read_text() == "A"
+    assert (target / "sub" / "b.txt").read_text() == "B"
+
+
+def test_success_creates_missing_parents(tmp_path):
+    target = tmp_path / "a" / "b" / "run"
+    with staged_folder(target, overwrite=False) as staging:
+        fill(staging, {"x": "1"})
+    assert tree(tmp_path) == ["a", "a/b", "a/b/run", "a/b/run/x"]
+
+
+def test_relative_target_is_resolved_against_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with staged_folder(Path("rel"), overwrite=False) as staging:
+        assert staging.is_absolute()
+        fill(staging, {"x": "1"})
+    assert tree(tmp_path) == ["rel", "rel/x"]
+
+
+def test_exception_leaves_nothing(tmp_path):
+    target = tmp_path / "run"
+    with pytest.raises(Boom):
+        with staged_folder(target, overwrite=False) as staging:
+            fill(staging, {"half.txt": "half written"})
+            raise Boom
+    assert tree(tmp_path) == []
+
+
+def test_exception_removes_parent_folders_it_created(tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    target = existing / "new1" / "new2" / "run"
+    with pytest.raises(Boom):
+        with staged_folder(target, overwrite=False) as staging:
+            fill(staging, {"half.txt": "x"})
+            raise Boom
+    # only what staged_folder made is gone; the folder that was there before stays
+    assert tree(tmp_path) == ["existing"]
+
+
+def test_exception_keeps_parent_folders_that_gained_other_content(tmp_path):
+    target = tmp_path / "made" / "run"
+    with pytest.raises(Boom):
+        with staged_folder(target, overwrite=False) as staging:
+            fill(staging, {"half.txt": "x"})
+            (tmp_path / "made" / "someone-else.txt").write_text("not ours")
+            raise Boom
+    assert tree(tmp_path) == ["made", "made/someone-else.txt"]
+
+
+def test_keyboard_interrupt_leaves_nothing(tmp_path):
+    target = tmp_path / "p" / "run"
+    with pytest.raises(KeyboardInterrupt):
+        with staged_folder(target, overwrite=False) as staging:
+            fill(staging, {"half.txt": "x"})
+            raise KeyboardInterrupt
+    assert tree(tmp_path) == []
+
+
+def test_non_empty_target_without_overwrite_is_refused_and_untouched(tmp_path):
+    target = old_run(tmp_path / "run")
+    entered = False
+    with pytest.raises(OutputError) as info:
+        with staged_folder(target, overwrite=False):
+            entered = True
+    assert not entered
+    assert str(info.value) == (
+        f"{target}: folder exists and is not empty; pass --overwrite to replace it, or choose another --out"
+    )
+    assert info.value.exit_code == 2
+    assert_old_intact(target)
+    assert tree(tmp_path) == ["run", "run/nested", "run/nested/part.bin", "run/old.txt"]
+
+
+def test_empty_existing_target_is_used_without_overwrite(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    with staged_folder(target, overwrite=False) as staging:
+        fill(staging, {"new.txt": "new"})
+    assert tree(tmp_path) == ["run", "run/new.txt"]
+
+
+def test_overwrite_replaces_old_content_after_success(tmp_path):
+    target = old_run(tmp_path / "run")
+    with staged_folder(target, overwrite=True) as staging:
+        fill(staging, {"new.txt": "new run"})
+        # while the block runs, the old run is still in place
+        assert_old_intact(target)
+    assert tree(tmp_path) == ["run", "run/new.txt"]  # no old files mixed in, no trash left beside it
+    assert (target / "new.txt").read_text() == "new run"
+
+
+def test_overwrite_keeps_old_content_when_the_block_raises(tmp_path):
+    target = old_run(tmp_path / "run")
+    with pytest.raises(Boom):
+        with staged_folder(target, overwrite=True) as staging:
+            fill(staging, {"new.txt": "half"})
+            raise Boom
+    assert_old_intact(target)
+    assert tree(tmp_path) == ["run", "run/nested", "run/nested/part.bin", "run/old.txt"]
+
+
+def test_target_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "run"
+    target.write_text("a file")
+    with pytest.raises(OutputError) as info:
+        with staged_folder(target, overwrite=True):
+            pytest.fail("block must not run")
+    assert str(info.value) == f"{target}: is a file, not a folder; give --out a folder path"
+    assert target.read_text() == "a file"
+    assert tree(tmp_path) == ["run"]
+
+
+def test_target_below_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file")
+    target = blocker / "deeper" / "run"
+    with pytest.raises(OutputError) as info:
+        with staged_folder(target, overwrite=False):
+            pytest.fail("block must not run")
+    assert str(info.value) == f"{target}: {blocker} is a file, not a folder; give --out a path inside a folder"
+    assert tree(tmp_path) == ["file"]
+
+
+# --- generate(): failures leave nothing behind -------------------------------------------------------------
+@pytest.fixture
+def second_shard_fails(monkeypatch):
+    """Make shard 1 (the second of tiny's two) raise, after shard 0 has written its part files."""
+    real = generate_module.run_shard
+    calls = []
+
+    def flaky(job, index):
+        calls.append(index)
+        if index == 1:
+            # the first shard's files are really in the staging folder by now
+            assert list(job.staging.glob("stays/date=*/part-00000.parquet"))
+            raise Boom("shard 1 failed")
+        return real(job, index)
+
+    monkeypatch.setattr(generate_module, "run_shard", flaky)
+    return calls
+
+
+def test_generate_failing_shard_leaves_nothing_in_parent(tmp_path, second_shard_fails):
+    parent = tmp_path / "runs"
+    parent.mkdir()
+    with pytest.raises(Boom, match="shard 1 failed"):
+        synthmob.generate("tiny", out=parent / "tiny", workers=1)
+    assert second_shard_fails == [0, 1]
+    assert tree(parent) == []
+
+
+def test_generate_failing_shard_removes_parents_it_created(tmp_path, second_shard_fails):
+    with pytest.raises(Boom):
+        synthmob.generate("tiny", out=tmp_path / "a" / "b" / "tiny")
+    assert second_shard_fails == [0, 1]
+    assert tree(tmp_path) == []
+
+
+def test_generate_failing_shard_with_overwrite_keeps_the_previous_run(tmp_path, monkeypatch):
+    out = tmp_path / "tiny"
+    synthmob.generate("tiny", out=out)
+    before = {p: (out / p).read_bytes() for p in tree(out) if (out / p).is_file()}
+    assert "manifest.json" in before
+
+    real = generate_module.run_shard
+
+    def flaky(job, index):
+        if index == 1:
+            raise Boom
+        return real(job, index)
+
+    monkeypatch.setattr(generate_module, "run_shard", flaky)
+    with pytest.raises(Boom):
+        synthmob.generate("tiny", out=out, seed=99, overwrite=True)
+    assert tree(tmp_path) == ["tiny"] + [f"tiny/{p}" for p in tree(out)]  # nothing hidden beside it
+    assert {p: (out / p).read_bytes() for p in tree(out) if (out / p).is_file()} == before
+    assert Run(out).manifest["scenario"]["seed"] == 1
+
+
+def test_generate_refuses_non_empty_folder_and_keeps_it(tmp_path):
+    out = old_run(tmp_path / "run")
+    with pytest.raises(OutputError, match="pass --overwrite"):
+        synthmob.generate("tiny", out=out)
+    assert_old_intact(out)
+    assert tree(tmp_path) == ["run", "run/nested", "run/nested/part.bin", "run/old.txt"]
+
+
+def test_generate_overwrite_replaces_folder(tmp_path):
+    out = old_run(tmp_path / "run")
+    run = synthmob.generate("tiny", out=out, overwrite=True)
+    assert run.path == out
+    assert not (out / "old.txt").exists() and not (out / "nested").exists()
+    assert json.loads((out / "manifest.json").read_text())["scenario"]["name"] == "tiny"
+    assert [p for p in tree(tmp_path) if "/" not in p] == ["run"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"days": 0}, "argument: days: got 0; input should be greater than or equal to 1"),
+        ({"workers": 0}, "argument: workers: got 0; give a whole number of processes, 1 or more"),
+        ({"workers": True}, "argument: workers: got True; give a whole number of processes, 1 or more"),
+        ({"workers": 1.5}, "argument: workers: got 1.5; give a whole number of processes, 1 or more"),
+    ],
+)
+def test_generate_bad_arguments_create_nothing(tmp_path, kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        synthmob.generate("tiny", out=tmp_path / "a" / "run", **kwargs)
+    assert str(info.value) == message
+    assert tree(tmp_path) == []
