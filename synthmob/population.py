@@ -7,8 +7,8 @@ a pure function of the scenario and its seed, whatever the number of workers lat
 - A resident's home cell is drawn in proportion to the residents of each cell's coverage; a visitor's
   lodging in proportion to jobs (hotels and sights cluster where jobs do).
 - Work places (commuters, shift workers) are drawn from job opportunities and school or university places
-  (students) from residents, by the radiation model (Simini, González, Maritan & Barabási, Nature 484,
-  2012) or by a gravity model.
+  (students) from residents, by a gravity model (the default) or by the radiation model (Simini, González,
+  Maritan & Barabási, Nature 484, 2012).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def synthesise(
     car_share = travel.car_ownership_rural + (travel.car_ownership_urban - travel.car_ownership_rural) * urbanity(
         world.density_per_km2[home]
     )
-    car = (rng.random(n) < car_share) & ~visitor
+    car = (rng.random(n) < car_share) & ~visitor & (persona != "student")  # students: bike, bus, parents
 
     work = np.full(n, NO_CELL, dtype=np.int32)
     workers = np.isin(persona, ("commuter", "shift_worker"))
@@ -171,7 +171,7 @@ class Destinations:
             if self._cfg.work_model == "radiation":
                 p = radiation(src, d, opportunities)
             else:
-                p = opportunities * (d + 1000.0) ** -self._cfg.gravity_exponent
+                p = opportunities * (d / 1000.0 + self._cfg.gravity_offset_km) ** -self._cfg.gravity_exponent
             cdf = np.cumsum(p)
             cdf /= cdf[-1]
             self._cdfs[key] = cdf
@@ -202,13 +202,12 @@ def radiation(src: int, distance: np.ndarray, opportunities: np.ndarray) -> np.n
     >>> p.round(4).tolist()  # 1/(1*2) and 1/(2*3)
     [0.0, 0.5, 0.1667]
     """
-    m = max(float(opportunities[src]), 1e-3 * float(opportunities.mean()))  # an empty origin still sends
+    own = float(opportunities[src])
+    m = max(own, 1e-3 * float(opportunities.mean()))  # an empty origin still sends its residents somewhere
     order = np.argsort(distance, kind="stable")
-    n_sorted = opportunities[order]
-    before = np.cumsum(n_sorted) - n_sorted  # opportunities strictly before j in distance order
-    s = np.empty_like(before)
-    s[order] = before
-    s = s - m  # i itself is not an intervening opportunity
+    cumulative = np.concatenate([[0.0], np.cumsum(opportunities[order])])
+    # opportunities strictly closer to i than j is (ties are not "closer"), less i's own
+    s = cumulative[np.searchsorted(distance[order], distance, side="left")] - own
     s[src] = 0.0
     n = opportunities
     p = m * n / ((m + s) * (m + n + s))

@@ -1,0 +1,172 @@
+"""The cell graph and its shortest-time tables: connectivity, edges, paths and urbanity."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthmob.cellgraph import Routes, all_pairs, build_graph, speeds_mps, urbanity
+from synthmob.network import neighbours
+from synthmob.scenario import Travel, load_scenario
+from synthmob.schema import MODES
+from synthmob.world import build_world
+
+
+@pytest.fixture(scope="module")
+def city_world():
+    return build_world(load_scenario("city").world, rng=np.random.default_rng(1))
+
+
+@pytest.fixture(scope="module", params=["tiny", "city"])
+def world(request, tiny_world, city_world):
+    return tiny_world if request.param == "tiny" else city_world
+
+
+# --- the graph -----------------------------------------------------------------------------------------------
+def test_graph_is_connected_with_one_node_per_cell(world):
+    g = world.graph
+    assert g.number_of_nodes() == world.n_cells
+    assert sorted(g.nodes) == list(range(world.n_cells))
+    assert nx.is_connected(g)
+    for c in (0, world.n_cells // 2, world.n_cells - 1):
+        attrs = g.nodes[c]
+        assert attrs["x_m"] == world.x_m[c] and attrs["y_m"] == world.y_m[c]
+        assert attrs["residents"] == world.residents[c] and attrs["site_id"] == world.network.cell_site[c]
+
+
+def test_edges_join_touching_cells(world):
+    g = world.graph
+    cov = world.network.coverage
+    edges = np.array(sorted((min(u, v), max(u, v)) for u, v in g.edges()))
+    np.testing.assert_array_equal(edges, neighbours(cov)[np.lexsort(neighbours(cov).T[::-1])])
+    shared = shapely.length(shapely.intersection(shapely.boundary(cov[edges[:, 0]]), shapely.boundary(cov[edges[:, 1]])))
+    assert np.all(shared > 0)
+
+
+def test_edge_distances_and_times(world):
+    travel = world.config.travel
+    x, y = world.x_m, world.y_m
+    for u, v, e in world.graph.edges(data=True):
+        assert e["distance_m"] > 0
+        assert e["distance_m"] == pytest.approx(np.hypot(x[u] - x[v], y[u] - y[v]) * travel.detour_factor, rel=1e-12)
+        times = {m: e[f"time_{m}_s"] for m in MODES}
+        assert all(t > 0 for t in times.values())
+        assert times["walk"] > times["car"] and times["walk"] > times["transit"]
+        assert times["walk"] == pytest.approx(e["distance_m"] / (travel.walk_kmh / 3.6), rel=1e-12)
+        # Speeds lie between their rural and urban values.
+        car_kmh = e["distance_m"] / times["car"] * 3.6
+        lo, hi = sorted((travel.car_urban_kmh, travel.car_rural_kmh))
+        assert lo - 1e-9 <= car_kmh <= hi + 1e-9
+
+
+def test_build_graph_known_answer():
+    """Two cells 1 km apart in an empty countryside: rural speeds over 1.3 km."""
+    travel = Travel()
+    g = build_graph(
+        np.array([0.0, 1000.0]),
+        np.array([0.0, 0.0]),
+        np.array([[0, 1]]),
+        np.array([10.0]),
+        travel,
+        {"residents": np.array([1.0, 2.0])},
+    )
+    e = g.edges[0, 1]
+    assert e["distance_m"] == pytest.approx(1300.0)
+    assert e["time_walk_s"] == pytest.approx(1300.0 / (4.8 / 3.6))
+    assert e["time_car_s"] == pytest.approx(1300.0 / (70.0 / 3.6))
+    assert e["time_transit_s"] == pytest.approx(1300.0 / (35.0 / 3.6))
+    assert g.nodes[1]["residents"] == 2.0
+
+
+# --- routes --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+def test_time_table_symmetric_with_zero_diagonal(world, mode):
+    t = world.routes[mode].time_s
+    assert t.dtype == np.float32 and t.shape == (world.n_cells, world.n_cells)
+    assert np.all(np.diag(t) == 0)
+    assert np.all(np.isfinite(t))
+    off = ~np.eye(world.n_cells, dtype=bool)
+    assert np.all(t[off] > 0)
+    np.testing.assert_allclose(t, t.T, rtol=1e-6)
+    p = world.routes[mode].predecessor
+    assert np.all(np.diag(p) < 0)
+
+
+def test_time_table_is_a_shortest_path_metric(world):
+    t = world.routes["car"].time_s.astype(np.float64)
+    rng = np.random.default_rng(0)
+    i, j, k = rng.integers(0, world.n_cells, (3, 2000))
+    assert np.all(t[i, k] <= t[i, j] + t[j, k] + 1e-3)
+    for u, v, e in world.graph.edges(data=True):  # never slower than the direct edge
+        assert t[u, v] <= e["time_car_s"] * (1 + 1e-6)
+
+
+def edge_time(graph, mode, a, b):
+    return graph.edges[int(a), int(b)][f"time_{mode}_s"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_paths_follow_edges_and_add_up(data, tiny_world, city_world):
+    world = data.draw(st.sampled_from([tiny_world, city_world]))
+    mode = data.draw(st.sampled_from(MODES))
+    n = world.n_cells
+    src = data.draw(st.integers(0, n - 1))
+    dst = data.draw(st.integers(0, n - 1))
+    routes = world.routes[mode]
+    path = routes.path(src, dst)
+    assert path[0] == src and path[-1] == dst
+    assert len(set(path.tolist())) == len(path)  # no cycles
+    total = 0.0
+    for a, b in zip(path[:-1], path[1:]):
+        assert world.graph.has_edge(int(a), int(b))
+        total += edge_time(world.graph, mode, a, b)
+        # Along a shortest path from src, time_s[src, k] is when k is passed.
+        assert routes.time_s[src, b] == pytest.approx(total, rel=1e-5)
+    assert total == pytest.approx(float(routes.time_s[src, dst]), rel=1e-5, abs=1e-3)
+    if src == dst:
+        assert path.tolist() == [src]
+
+
+def test_all_pairs_on_a_known_graph():
+    """A square with a slow diagonal: the route goes round."""
+    g = nx.Graph()
+    g.add_nodes_from(range(4))
+    for u, v, t in [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 0, 1.0), (0, 2, 5.0)]:
+        g.add_edge(u, v, distance_m=t, **{f"time_{m}_s": t * (k + 1) for k, m in enumerate(MODES)})
+    routes = all_pairs(g)
+    assert set(routes) == set(MODES)
+    r = routes["walk"]
+    assert r.time_s[0, 2] == 2.0
+    assert r.path(0, 2).tolist() in ([0, 1, 2], [0, 3, 2])
+    assert r.path(3, 3).tolist() == [3]
+    assert routes["transit"].time_s[1, 3] == 6.0  # two edges of 3 s
+    assert isinstance(r, Routes)
+
+
+# --- urbanity and speeds -------------------------------------------------------------------------------------
+def test_urbanity_known_values():
+    d = np.array([0.0, 1.0, 50.0, 100.0, np.sqrt(100.0 * 8000.0), 8000.0, 20_000.0, 1e9])
+    np.testing.assert_allclose(urbanity(d), [0, 0, 0, 0, 0.5, 1, 1, 1], atol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(a=st.floats(0.0, 1e6), b=st.floats(0.0, 1e6))
+def test_urbanity_is_monotone_and_bounded(a, b):
+    lo, hi = sorted((a, b))
+    u = urbanity(np.array([lo, hi]))
+    assert 0.0 <= u[0] <= u[1] <= 1.0
+    if 100.0 < lo < hi < 8000.0:
+        assert u[0] < u[1]
+
+
+def test_speeds_move_from_rural_to_urban():
+    travel = Travel()
+    s = speeds_mps(travel, np.array([10.0, 8000.0]))
+    assert s["walk"] * 3.6 == pytest.approx([4.8, 4.8])
+    assert s["car"] * 3.6 == pytest.approx([travel.car_rural_kmh, travel.car_urban_kmh])
+    assert s["transit"] * 3.6 == pytest.approx([travel.transit_rural_kmh, travel.transit_urban_kmh])
