@@ -8,7 +8,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from synthmob.errors import ConfigError, OutputError, SynthmobError
-from synthmob.generate import generate
+from synthmob.pipeline import generate
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
 

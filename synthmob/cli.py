@@ -69,7 +69,7 @@ def generate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a non-empty output folder")] = False,
 ) -> None:
     """Generate a scenario: the world, its subscribers and their stays and trips."""
-    from synthmob.generate import generate as run_generate
+    from synthmob.pipeline import generate as run_generate
     from synthmob.scenario import load_scenario
 
     try:

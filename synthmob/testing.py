@@ -18,6 +18,6 @@ import pytest
 @pytest.fixture(scope="session")
 def synthmob_tiny(tmp_path_factory):
     """A :class:`synthmob.Run` of the ``tiny`` preset (about 50 cells, 100 subscribers, one day, seed 1)."""
-    from synthmob.generate import generate
+    from synthmob.pipeline import generate
 
     return generate("tiny", out=tmp_path_factory.mktemp("synthmob") / "tiny")

@@ -342,7 +342,7 @@ def test_no_arguments_shows_help():
 def test_ctrl_c_during_generation_leaves_no_output(work, monkeypatch):
     import importlib
 
-    generate_module = importlib.import_module("synthmob.generate")
+    generate_module = importlib.import_module("synthmob.pipeline")
     real = generate_module.run_shard
 
     def interrupted(job, index):

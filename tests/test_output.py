@@ -12,8 +12,7 @@ import synthmob
 from synthmob import ConfigError, OutputError, Run
 from synthmob.output import staged_folder
 
-# the module, not the function that `synthmob.generate` names
-generate_module = importlib.import_module("synthmob.generate")
+generate_module = importlib.import_module("synthmob.pipeline")
 
 
 class Boom(Exception):

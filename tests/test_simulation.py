@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synthmob.calendar import Calendar
-from synthmob.generate import build_population, child, streams
+from synthmob.pipeline import build_population, child, streams
 from synthmob.scenario import load_scenario
 from synthmob.simulation import simulate_shard
 from synthmob.world import build_world

@@ -9,7 +9,7 @@ import pytest
 
 import synthmob
 from synthmob import schema
-from synthmob.generate import child, streams
+from synthmob.pipeline import child, streams
 
 TABLES = ("cells", "subscribers", "stays", "trips")
 

@@ -1,4 +1,4 @@
-"""Generating a run: scenario → world → population → shards → files.
+"""The generation pipeline: scenario → world → population → shards → files.
 
 Random streams come from one root :class:`numpy.random.SeedSequence`: child 0 builds the world; child 1's
 child *i* draws the subscribers of shard *i*, and child 2's child *i* simulates them. Shards are fixed blocks of ``shard_size``
@@ -82,7 +82,8 @@ def _init_worker(job: _Job) -> None:
 
 
 def _run_shard_in_worker(index: int) -> dict[str, dict[str, int]]:
-    assert _JOB is not None, "worker not initialised"  # noqa: S101 - internal invariant, not input validation
+    if _JOB is None:  # pragma: no cover - the pool's initializer always runs first
+        raise RuntimeError("worker process was not initialised")
     return run_shard(_JOB, index)
 
 
@@ -212,7 +213,7 @@ def _run_shards(job: _Job, workers: int, notify: Progress) -> dict[str, dict[str
         # server imports synthmob once, so each worker starts as a cheap fork of an initialised process.
         if os.name == "posix":
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["synthmob.generate"])
+            context.set_forkserver_preload(["synthmob.pipeline"])
         else:  # pragma: no cover - Windows
             context = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(
