@@ -112,19 +112,19 @@ def generate(
 @app.command()
 def validate(
     config: ConfigArg,
-    show: Annotated[bool, typer.Option("--show", help="print the whole resolved scenario as YAML")] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="print the whole resolved scenario as YAML, every field explained")
+    ] = False,
 ) -> None:
     """Check a scenario without running it."""
-    import yaml
-
-    from synthmob.scenario import load_scenario
+    from synthmob.scenario import load_scenario, to_yaml
 
     try:
         scenario = load_scenario(config)
     except SynthmobError as error:
         raise _fail(error) from None
     if show:
-        print(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False), end="")
+        print(to_yaml(scenario), end="")
         return
     print(
         f"{config}: valid. scenario {scenario.name!r}: {scenario.subscribers:,} subscribers, {_plural(scenario.days, 'day')} "
