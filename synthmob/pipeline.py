@@ -12,6 +12,7 @@ import datetime as dt
 import multiprocessing
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,21 +22,29 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from synthmob import schema
 from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
+from synthmob.events import Positions, finish, originating, positions
+from synthmob.identities import identities
 from synthmob.output import staged_folder, write_geojson, write_json, write_partitioned, write_table
 from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
 from synthmob.simulation import simulate_shard
+from synthmob.social import Contacts, build_social_network, contacts, edges_table
+from synthmob.terminating import terminating_legs
 from synthmob.world import World, build_world
 
 #: ``progress(stage, done, total)`` is called as a run advances.
 Progress = Callable[[str, int, int], None]
 
-_WORLD, _POPULATION, _SIMULATION = 0, 1, 2
+_WORLD, _POPULATION, _SIMULATION, _EVENTS, _IDENTITIES, _FINISH, _SOCIAL = 0, 1, 2, 3, 4, 5, 6
+#: Intermediate files of a run, inside the staging folder, removed before it is moved into place.
+_WORK = ".work"
 MANIFEST_VERSION = 1
 
 
@@ -69,8 +78,18 @@ class _Job:
     world: World
     population: Population
     calendar: Calendar
+    contacts: Contacts
+    neighbours: tuple[np.ndarray, np.ndarray]
     staging: Path
     file_metadata: dict[str, str]
+
+    @property
+    def work(self) -> Path:
+        return self.staging / _WORK
+
+    def members(self, index: int) -> Population:
+        size = self.scenario.shard_size
+        return self.population.slice(index * size, (index + 1) * size)
 
 
 _JOB: _Job | None = None  # a worker process's job, set once by its initializer
@@ -81,19 +100,27 @@ def _init_worker(job: _Job) -> None:
     _JOB = job
 
 
-def _run_shard_in_worker(index: int) -> dict[str, dict[str, int]]:
+def _in_worker(stage: str, index: int) -> dict[str, dict[str, int]]:
     if _JOB is None:  # pragma: no cover - the pool's initializer always runs first
         raise RuntimeError("worker process was not initialised")
-    return run_shard(_JOB, index)
+    return _stage(stage)(_JOB, index)
 
 
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
-    """Simulate shard ``index`` and write its part files; return rows per file for each table."""
-    size = job.scenario.shard_size
-    members = job.population.slice(index * size, (index + 1) * size)
-    rng = child(streams(job.scenario.seed), _SIMULATION, index)
-    tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=rng)
+    """Simulate shard ``index``: write its stays and trips, and the timeline and originating legs that the
+    callee join and :func:`finish_shard` need. Returns rows per file for each table written."""
+    members = job.members(index)
+    root = streams(job.scenario.seed)
+    tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=child(root, _SIMULATION, index))
     part = f"part-{index:05d}"
+    first = index * job.scenario.shard_size
+    where = positions(tables["stays"], tables["trips"], first, job.calendar.epoch_s)
+    own = originating(
+        members.subscriber_id, job.calendar, job.scenario.events, job.contacts, where, index,
+        rng=child(root, _EVENTS, index),
+    )
+    write_table(_positions_table(where, first, job.calendar.epoch_s), job.work / "positions" / f"{part}.parquet")
+    write_table(own, job.work / "own" / f"{part}.parquet")
     return {
         "stays": write_partitioned(
             tables["stays"], job.staging / "stays", time_column="start", calendar=job.calendar, part=part,
@@ -104,6 +131,54 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
             metadata=job.file_metadata,
         ),
     }
+
+
+def finish_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
+    """Merge shard ``index``'s own and incoming legs, add handovers and location updates, write its events."""
+    part = f"part-{index:05d}"
+    first = index * job.scenario.shard_size
+    where = _read_positions(job.work / "positions" / f"{part}.parquet", first, job.calendar.epoch_s)
+    own = pq.read_table(job.work / "own" / f"{part}.parquet")
+    folder = job.work / "incoming" / f"shard={index}"
+    incoming = (
+        pq.read_table(folder, schema=schema.EVENTS) if folder.is_dir() else schema.EVENTS.empty_table()
+    )
+    records = finish(
+        own, incoming, where, first, job.calendar, job.world.network.area_code, job.neighbours,
+        job.scenario.events, rng=child(streams(job.scenario.seed), _FINISH, index),
+    )
+    return {
+        "events": write_partitioned(
+            records, job.staging / "events", time_column="timestamp", calendar=job.calendar, part=part,
+            metadata=job.file_metadata,
+        )
+    }
+
+
+def _stage(name: str):
+    """The per-shard function of a stage (looked up when called, so that tests can replace it)."""
+    return {"shards": run_shard, "events": finish_shard}[name]
+
+
+def _positions_table(where: Positions, first: int, epoch_s: int) -> pa.Table:
+    return pa.table(
+        {
+            schema.SUBSCRIBER_ID: where.sub + first,
+            "timestamp": pa.array(where.t_ms + epoch_s * 1000, pa.int64()).cast(schema.TIMESTAMP),
+            schema.CELL_ID: where.cell,
+            "moving": where.moving,
+        }
+    )
+
+
+def _read_positions(path: Path, first: int, epoch_s: int) -> Positions:
+    table = pq.read_table(path)
+    return Positions(
+        sub=table[schema.SUBSCRIBER_ID].to_numpy() - first,
+        t_ms=pc.cast(table["timestamp"], pa.int64()).to_numpy() - epoch_s * 1000,
+        cell=table[schema.CELL_ID].to_numpy(),
+        moving=table["moving"].to_numpy(),
+    )
 
 
 def generate(
@@ -132,7 +207,9 @@ def generate(
     overwrite
         Replace an existing non-empty output folder (only once the new run is complete).
     progress
-        Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``shards``.
+        Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``identities``,
+        ``contacts``,
+        ``shards`` (simulation), ``calls`` (callee legs) and ``events`` (operator records).
     **overrides
         Other top-level scenario fields: ``subscribers``, ``days``, ``start``, ``shard_size`` ...
 
@@ -165,16 +242,40 @@ def generate(
         cells = world.cells_table()
         files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
         files["cells.geojson"] = {"cells.geojson": write_geojson(staging / "cells.geojson", cells, world.coverage_lonlat(), _sites(world))}
-        subscribers = population.to_table()
+        notify("identities", 0, 1)
+        subscribers = _subscribers(population, scenario, root)
+        notify("identities", 1, 1)
         files["subscribers"] = {
             "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
         }
+        notify("contacts", 0, 1)
+        social = build_social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
+        files["contacts"] = {
+            "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
+        }
+        notify("contacts", 1, 1)
 
-        job = _Job(scenario, world, population, calendar, staging, file_metadata)
-        files.update(_run_shards(job, workers, notify))
+        job = _Job(
+            scenario, world, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
+        )
+        with _Shards(job, workers) as shards:
+            files.update(shards.run("shards", notify))
+            notify("calls", 0, 1)
+            terminating_legs(job.work / "own", job.work / "positions", job.work / "incoming",
+                             shard_size=scenario.shard_size, threads=max(1, workers))
+            notify("calls", 1, 1)
+            files.update(shards.run("events", notify))
+        shutil.rmtree(job.work)
         manifest = _manifest(scenario, root, world, calendar, files, time.perf_counter() - started, workers)
         write_json(staging / "manifest.json", manifest)
     return Run(target)
+
+
+def _subscribers(population: Population, scenario: Scenario, root: np.random.SeedSequence) -> pa.Table:
+    """The ``subscribers`` table: who each subscriber is in the model, and how the network knows them."""
+    model = population.to_table()
+    names = identities(population, scenario, root=root)
+    return pa.Table.from_arrays(model.columns + names.columns, schema=schema.SUBSCRIBERS)
 
 
 def build_population(scenario: Scenario, world: World, root: np.random.SeedSequence) -> Population:
@@ -196,41 +297,45 @@ def build_population(scenario: Scenario, world: World, root: np.random.SeedSeque
     )
 
 
-def _run_shards(job: _Job, workers: int, notify: Progress) -> dict[str, dict[str, int]]:
-    total = job.scenario.n_shards
-    files: dict[str, dict[str, int]] = {name: {} for name in schema.DATASETS}
-    notify("shards", 0, total)
-    done = 0
-    if workers == 1 or total == 1:
-        results = (run_shard(job, i) for i in range(total))
-        for result in results:
+class _Shards:
+    """Runs a stage over every shard, in this process or in a pool of worker processes kept for the run."""
+
+    def __init__(self, job: _Job, workers: int) -> None:
+        self.job = job
+        self.total = job.scenario.n_shards
+        self.pool: cf.ProcessPoolExecutor | None = None
+        if workers > 1 and self.total > 1:
+            # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked.
+            # The server imports synthmob once, so each worker starts as a fork of an initialised process.
+            if os.name == "posix":
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["synthmob.pipeline"])
+            else:  # pragma: no cover - Windows
+                context = multiprocessing.get_context("spawn")
+            self.pool = cf.ProcessPoolExecutor(
+                max_workers=min(workers, self.total), mp_context=context, initializer=_init_worker, initargs=(job,)
+            )
+
+    def __enter__(self) -> "_Shards":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, stage: str, notify: Progress) -> dict[str, dict[str, int]]:
+        files: dict[str, dict[str, int]] = {}
+        notify(stage, 0, self.total)
+        if self.pool is None:
+            results = (_stage(stage)(self.job, i) for i in range(self.total))
+        else:
+            futures = [self.pool.submit(_in_worker, stage, i) for i in range(self.total)]
+            results = (future.result() for future in cf.as_completed(futures))
+        for done, result in enumerate(results, start=1):
             for name, rows in result.items():
-                files[name].update(rows)
-            done += 1
-            notify("shards", done, total)
-    else:
-        # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked. The
-        # server imports synthmob once, so each worker starts as a cheap fork of an initialised process.
-        if os.name == "posix":
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["synthmob.pipeline"])
-        else:  # pragma: no cover - Windows
-            context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(
-            max_workers=min(workers, total), mp_context=context, initializer=_init_worker, initargs=(job,)
-        ) as pool:
-            futures = [pool.submit(_run_shard_in_worker, i) for i in range(total)]
-            try:
-                for future in cf.as_completed(futures):
-                    for name, rows in future.result().items():
-                        files[name].update(rows)
-                    done += 1
-                    notify("shards", done, total)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    return {name: dict(sorted(rows.items())) for name, rows in files.items()}
+                files.setdefault(name, {}).update(rows)
+            notify(stage, done, self.total)
+        return {name: dict(sorted(rows.items())) for name, rows in files.items()}
 
 
 def _sites(world: World) -> pa.Table:
@@ -250,7 +355,11 @@ def _manifest(
     return {
         "manifest_version": MANIFEST_VERSION,
         "scenario": scenario.model_dump(mode="json"),
-        "seed": {"entropy": str(root.entropy), "streams": {"world": [0], "population of shard i": [1, "i"], "simulation of shard i": [2, "i"]}},
+        "seed": {"entropy": str(root.entropy), "streams": {
+                "world": [0], "population of shard i": [1, "i"], "simulation of shard i": [2, "i"],
+                "events of shard i": [3, "i"], "identity keys": [4], "identity of subscriber k": [4, "k"],
+                "records of shard i": [5, "i"], "social network": [6],
+            }},
         "versions": versions(),
         "calendar": {
             "timezone": calendar.timezone,

@@ -47,7 +47,7 @@ class Population:
         return Population(**{k: getattr(self, k)[start:stop] for k in self.__dataclass_fields__})
 
     def to_table(self) -> pa.Table:
-        """The ``subscribers`` table (see :data:`synthmob.schema.SUBSCRIBERS`)."""
+        """The model's part of the ``subscribers`` table (see :data:`synthmob.schema.POPULATION`)."""
         work = pa.array(self.work_cell, mask=self.work_cell == NO_CELL, type=pa.int32())
         return pa.Table.from_pydict(
             {
@@ -60,7 +60,7 @@ class Population:
                 "work_cell": work,
                 "car": pa.array(self.car, type=pa.bool_()),
             },
-            schema=schema.SUBSCRIBERS,
+            schema=schema.POPULATION,
         )
 
 

@@ -5,7 +5,7 @@ Examples
 >>> import tempfile, pathlib, synthmob
 >>> run = synthmob.generate("tiny", out=pathlib.Path(tempfile.mkdtemp()) / "t")
 >>> sorted(run.tables)
-['cells', 'stays', 'subscribers', 'trips']
+['cells', 'contacts', 'events', 'stays', 'subscribers', 'trips']
 >>> run.table("subscribers").num_rows
 100
 """
@@ -31,6 +31,8 @@ _SORT = {
     "subscribers": [(schema.SUBSCRIBER_ID, "ascending")],
     "stays": [(schema.SUBSCRIBER_ID, "ascending"), ("start", "ascending")],
     "trips": [(schema.SUBSCRIBER_ID, "ascending"), ("depart", "ascending")],
+    "events": [(schema.SUBSCRIBER_ID, "ascending"), ("timestamp", "ascending")],
+    "contacts": [("subscriber_a", "ascending"), ("subscriber_b", "ascending")],
 }
 
 

@@ -57,7 +57,8 @@ CELLS = pa.schema(
 
 # --- subscribers -------------------------------------------------------------------------------------------
 SUBSCRIBER_ID = "subscriber_id"
-SUBSCRIBERS = pa.schema(
+#: Who a subscriber is in the model: demographics, persona, anchors.
+POPULATION = pa.schema(
     [
         pa.field(SUBSCRIBER_ID, pa.int64(), nullable=False),
         pa.field("shard", pa.int32(), nullable=False),
@@ -69,6 +70,22 @@ SUBSCRIBERS = pa.schema(
         pa.field("car", pa.bool_(), nullable=False),
     ]
 )
+#: How the network and the world know a subscriber: identifiers that can never be real, and fictional names.
+IDENTITY = pa.schema(
+    [
+        pa.field("imsi", pa.string(), nullable=False),  # 001 01 + 10 digits (test network)
+        pa.field("imei", pa.string(), nullable=False),  # TAC (test range 00) + serial + Luhn check digit
+        pa.field("tac", pa.string(), nullable=False),
+        pa.field("device_brand", pa.string(), nullable=False),
+        pa.field("device_model", pa.string(), nullable=False),
+        pa.field("device_type", pa.string(), nullable=False),  # smartphone, feature_phone, modem
+        pa.field("msisdn", pa.string(), nullable=False),  # E.164 from a fiction range, or a pseudonym token
+        pa.field("given_name", pa.string(), nullable=False),
+        pa.field("family_name", pa.string(), nullable=False),
+        pa.field("email", pa.string(), nullable=False),  # at example.com/.org/.net (RFC 2606)
+    ]
+)
+SUBSCRIBERS = pa.schema(list(POPULATION) + list(IDENTITY))
 
 # --- ground truth ------------------------------------------------------------------------------------------
 STAYS = pa.schema(
@@ -94,7 +111,42 @@ TRIPS = pa.schema(
     ]
 )
 
+# --- the operator's view ------------------------------------------------------------------------------------
+#: ``event_type`` values, and what one record of each is:
+EVENT_TYPES = {
+    "voice": "a voice call leg; direction 'out' for the caller, 'in' for the callee; duration_s is the call's",
+    "sms": "an SMS leg; direction 'out' for the sender, 'in' for the recipient",
+    "data": "a data session (xDR) starting at timestamp, with duration_s, bytes_up and bytes_down",
+    "handover": "a call or data session moving to cell_id while in progress; call_id names the session",
+    "location_update": "an idle subscriber entering a new location/tracking area (LAU/TAU)",
+    "periodic_update": "a periodic location/tracking-area update after a quiet period (T3212/T3412)",
+}
+DIRECTIONS = ("out", "in")
+EVENTS = pa.schema(
+    [
+        pa.field(SUBSCRIBER_ID, pa.int64(), nullable=False),
+        pa.field("timestamp", TIMESTAMP, nullable=False),
+        pa.field(CELL_ID, pa.int32(), nullable=False),
+        pa.field("event_type", pa.string(), nullable=False),
+        pa.field("direction", pa.string(), nullable=True),  # voice and sms only
+        pa.field("counterpart_id", pa.int64(), nullable=True),  # the other party of a voice call or SMS
+        pa.field("call_id", pa.int64(), nullable=True),  # shared by both legs of a call/SMS; a session's id
+        pa.field("duration_s", pa.float64(), nullable=True),  # voice and data
+        pa.field("bytes_up", pa.int64(), nullable=True),  # data only
+        pa.field("bytes_down", pa.int64(), nullable=True),
+    ]
+)
+
 #: Tables written as date-partitioned datasets, and their schemas.
-DATASETS = {"stays": STAYS, "trips": TRIPS}
+DATASETS = {"stays": STAYS, "trips": TRIPS, "events": EVENTS}
+#: The social network behind calls and SMS: one row per tie between two subscribers.
+CONTACTS = pa.schema(
+    [
+        pa.field("subscriber_a", pa.int64(), nullable=False),
+        pa.field("subscriber_b", pa.int64(), nullable=False),  # subscriber_a < subscriber_b
+        pa.field("weight", pa.float64(), nullable=False),  # tie strength: calls are picked in proportion
+    ]
+)
+
 #: Tables written as one Parquet file.
-SINGLE_FILES = {"cells": CELLS, "subscribers": SUBSCRIBERS}
+SINGLE_FILES = {"cells": CELLS, "subscribers": SUBSCRIBERS, "contacts": CONTACTS}

@@ -58,6 +58,12 @@ class World:
     def y_m(self) -> np.ndarray:
         return self.network.cell_y_m
 
+    def neighbour_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cell graph's adjacency as (indptr, indices): the neighbours of cell i are
+        ``indices[indptr[i]:indptr[i + 1]]``."""
+        matrix = nx.to_scipy_sparse_array(self.graph, nodelist=range(self.n_cells), format="csr")
+        return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+
     def to_latlon(self, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 latitude and longitude of region coordinates (local equirectangular projection)."""
         return to_latlon(self.config, x_m, y_m)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from synthmob import Run, load_scenario
 from synthmob.cli import app
 
-TABLES = ("cells", "cells.geojson", "subscribers", "stays", "trips")
+TABLES = ("cells", "cells.geojson", "subscribers", "contacts", "stays", "trips", "events")
 
 
 @pytest.fixture

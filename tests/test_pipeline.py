@@ -11,7 +11,7 @@ import synthmob
 from synthmob import schema
 from synthmob.pipeline import child, streams
 
-TABLES = ("cells", "subscribers", "stays", "trips")
+TABLES = ("cells", "subscribers", "contacts", "stays", "trips", "events")
 
 
 def _tables(run):

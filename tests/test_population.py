@@ -260,7 +260,7 @@ def test_same_seed_same_population(scenario, tiny_world, pop):
 
 def test_to_table_matches_the_schema(pop):
     table = pop.to_table()
-    assert table.schema.equals(schema.SUBSCRIBERS)
+    assert table.schema.equals(schema.POPULATION)
     assert table.num_rows == N
     work = table["work_cell"]
     assert work.null_count == int(np.sum(pop.work_cell == NO_CELL))

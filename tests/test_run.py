@@ -20,6 +20,8 @@ KEYS = {
     "subscribers": ("subscriber_id",),
     "stays": ("subscriber_id", "start"),
     "trips": ("subscriber_id", "depart"),
+    "events": ("subscriber_id", "timestamp"),
+    "contacts": ("subscriber_a", "subscriber_b"),
 }
 
 
@@ -63,11 +65,13 @@ def test_opens_from_str_and_path(tiny_run):
 def test_unknown_table_lists_the_valid_ones(tiny_run, method, name):
     with pytest.raises(SynthmobError) as info:
         getattr(tiny_run, method)(name)
-    assert str(info.value) == f"{tiny_run.path}: no table {name!r}; tables are cells, stays, subscribers, trips"
+    assert str(info.value) == (
+        f"{tiny_run.path}: no table {name!r}; tables are cells, contacts, events, stays, subscribers, trips"
+    )
 
 
 def test_tables_are_the_schema_tables(tiny_run):
-    assert tiny_run.tables == ("cells", "stays", "subscribers", "trips")
+    assert tiny_run.tables == ("cells", "contacts", "events", "stays", "subscribers", "trips")
     assert set(tiny_run.tables) == set(SCHEMAS)
 
 
@@ -86,7 +90,7 @@ def test_table_is_sorted_by_its_key(two_day_run, name):
     table = two_day_run.table(name)
     keys = list(zip(*(table.column(k).to_pylist() for k in KEYS[name])))
     assert keys == sorted(keys)
-    if name in ("cells", "subscribers"):
+    if name in ("cells", "subscribers", "contacts"):
         assert len(set(keys)) == len(keys)  # a unique key
 
 
@@ -121,7 +125,7 @@ def test_missing_partitioned_folder_reads_as_empty_table(tiny_run, tmp_path):
 def test_dataset_exposes_date_partition(two_day_run, name):
     dataset = two_day_run.dataset(name)
     assert dataset.schema.field("date").type == pa.string()
-    time_column = "start" if name == "stays" else "depart"
+    time_column = {"stays": "start", "trips": "depart", "events": "timestamp"}[name]
     rows = dataset.to_table(columns=[time_column, "date"]).to_pylist()
     assert {row["date"] for row in rows} == {"2026-03-23", "2026-03-24"}
     berlin = zoneinfo.ZoneInfo("Europe/Berlin")

@@ -1,0 +1,197 @@
+"""The operator's records against the ground truth they are derived from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+
+import synthmob
+from synthmob import schema
+from synthmob.calendar import Calendar
+from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, hour_bins, positions
+from synthmob.pipeline import child, streams
+from synthmob.scenario import load_scenario
+from synthmob.world import build_world
+
+P = 0.2  # neighbour probability used below: large enough to measure
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return synthmob.generate(
+        "tiny",
+        out=tmp_path_factory.mktemp("events") / "run",
+        days=3,
+        subscribers=150,
+        shard_size=60,
+        events={"neighbour_probability": P},
+    )
+
+
+@pytest.fixture(scope="module")
+def truth(run):
+    """Where every subscriber really was: the timeline of the whole run, and the cell graph."""
+    scenario = load_scenario(run.manifest["scenario"])
+    world = build_world(scenario.world, rng=child(streams(scenario.seed), 0))
+    calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
+    where = positions(run.table("stays"), run.table("trips"), 0, calendar.epoch_s)
+    return scenario, world, calendar, where
+
+
+def _ms(table: pa.Table, column: str, epoch_s: int) -> np.ndarray:
+    return pc.cast(table[column], pa.int64()).to_numpy() - epoch_s * 1000
+
+
+def test_every_record_is_at_the_true_cell_or_a_neighbour(run, truth):
+    scenario, world, calendar, where = truth
+    events = run.table("events")
+    sub = events["subscriber_id"].to_numpy()
+    t = _ms(events, "timestamp", calendar.epoch_s)
+    true_cell = where.cell_at(sub, t)
+    cell = events["cell_id"].to_numpy()
+    away = cell != true_cell
+    assert all(world.graph.has_edge(int(a), int(b)) for a, b in zip(cell[away], true_cell[away]))
+    share = away.mean()
+    n = len(cell)
+    assert abs(share - P) < 4 * np.sqrt(P * (1 - P) / n), (share, P, n)
+
+
+def test_no_neighbour_noise_when_disabled(tmp_path):
+    quiet = synthmob.generate("tiny", out=tmp_path / "q", events={"neighbour_probability": 0.0})
+    scenario = load_scenario(quiet.manifest["scenario"])
+    calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
+    where = positions(quiet.table("stays"), quiet.table("trips"), 0, calendar.epoch_s)
+    events = quiet.table("events")
+    t = _ms(events, "timestamp", calendar.epoch_s)
+    assert np.array_equal(events["cell_id"].to_numpy(), where.cell_at(events["subscriber_id"].to_numpy(), t))
+
+
+def test_every_call_has_exactly_one_terminating_leg(run, truth):
+    _, world, calendar, where = truth
+    events = run.table("events").to_pandas()
+    legs = events[events.event_type.isin(["voice", "sms"])]
+    out, inc = legs[legs.direction == "out"], legs[legs.direction == "in"]
+    assert len(out) > 100
+    assert out.call_id.is_unique and inc.call_id.is_unique
+    pair = out.merge(inc, on="call_id", suffixes=("_o", "_i"), how="outer", indicator=True)
+    assert (pair["_merge"] == "both").all(), "a leg without its other half"
+    assert (pair.timestamp_o == pair.timestamp_i).all()
+    assert (pair.event_type_o == pair.event_type_i).all()
+    voice = pair.event_type_o == "voice"
+    assert (pair.duration_s_o[voice] == pair.duration_s_i[voice]).all()
+    assert pair.duration_s_o[~voice].isna().all()
+    assert (pair.counterpart_id_o == pair.subscriber_id_i).all()
+    assert (pair.counterpart_id_i == pair.subscriber_id_o).all()
+    assert (pair.subscriber_id_o != pair.subscriber_id_i).all()
+    # The callee's leg is at the callee's true cell at that instant (or, as any record, a neighbour).
+    t = pair.timestamp_i.dt.as_unit("ms").astype("int64").to_numpy() - calendar.epoch_s * 1000
+    true_cell = where.cell_at(pair.subscriber_id_i.to_numpy(), t)
+    cell = pair.cell_id_i.to_numpy()
+    assert all(c == s or world.graph.has_edge(int(c), int(s)) for c, s in zip(cell, true_cell))
+    assert (cell == true_cell).mean() > 1 - P - 0.1
+
+
+def test_callers_call_their_contacts(run):
+    events = run.table("events").to_pandas()
+    out = events[(events.direction == "out")]
+    ties = run.table("contacts").to_pandas()
+    known = set(zip(ties.subscriber_a, ties.subscriber_b))
+    pairs = zip(out.subscriber_id.clip(upper=out.counterpart_id), out.subscriber_id.clip(lower=out.counterpart_id))
+    assert all(p in known for p in pairs)
+
+
+def test_records_stay_inside_the_horizon_and_are_sorted(run, truth):
+    _, _, calendar, _ = truth
+    events = run.table("events")
+    t = _ms(events, "timestamp", calendar.epoch_s)
+    assert t.min() >= 0 and t.max() < calendar.horizon_s * 1000
+    for fragment in ds.dataset(run.path / "events", format="parquet").get_fragments():
+        part = fragment.to_table()
+        key = part["subscriber_id"].to_numpy() * 2**40 + pc.cast(part["timestamp"], pa.int64()).to_numpy()
+        assert np.all(np.diff(key) >= 0), fragment.path
+    assert set(events["event_type"].to_pylist()) <= set(schema.EVENT_TYPES)
+
+
+def test_data_sessions_have_volumes_and_others_do_not(run):
+    events = run.table("events").to_pandas()
+    data = events[events.event_type == "data"]
+    assert (data.bytes_down > 0).all() and (data.bytes_up > 0).all() and (data.duration_s > 0).all()
+    assert data.direction.isna().all() and data.counterpart_id.isna().all()
+    others = events[events.event_type != "data"]
+    assert others.bytes_down.isna().all() and others.bytes_up.isna().all()
+
+
+def test_handovers_happen_inside_sessions_on_the_move(run, truth):
+    _, _, calendar, where = truth
+    events = run.table("events").to_pandas()
+    sessions = events[events.event_type.isin(["voice", "data"])]
+    sessions = sessions.assign(end=sessions.timestamp + pd_seconds(sessions.duration_s))
+    handovers = events[events.event_type == "handover"]
+    assert len(handovers) > 0
+    joined = handovers.merge(sessions, on=["subscriber_id", "call_id"], suffixes=("", "_s"))
+    assert len(joined) == len(handovers), "a handover without its session"
+    assert ((joined.timestamp > joined.timestamp_s) & (joined.timestamp < joined.end)).all()
+
+
+def pd_seconds(seconds):
+    import pandas as pd
+
+    return pd.to_timedelta(seconds, unit="s")
+
+
+def test_location_updates_are_at_area_changes(run, truth):
+    _, world, calendar, where = truth
+    events = run.table("events")
+    lu = events.filter(pc.equal(events["event_type"], "location_update"))
+    assert lu.num_rows > 0
+    sub = lu["subscriber_id"].to_numpy()
+    t = _ms(lu, "timestamp", calendar.epoch_s)
+    area = world.network.area_code
+    now = where.cell_at(sub, t)
+    before = where.cell_at(sub, t - 1)
+    assert np.all(area[now] != area[before])
+
+
+def test_no_silence_longer_than_the_periodic_timer(run, truth):
+    scenario, _, calendar, _ = truth
+    events = run.table("events")
+    period = scenario.events.periodic_update_min * 60_000
+    sub = events["subscriber_id"].to_numpy()
+    t = _ms(events, "timestamp", calendar.epoch_s)
+    same = sub[1:] == sub[:-1]
+    assert np.all(np.diff(t)[same] <= period)
+    first = np.r_[True, ~same]
+    assert np.all(t[first] <= period)
+    periodic = events.filter(pc.equal(events["event_type"], "periodic_update"))
+    assert periodic.num_rows > 0
+
+
+def test_weekly_profile_bins_cover_the_horizon():
+    calendar = Calendar.create(load_scenario("tiny").start, 7, "Europe/Berlin")
+    edges, weights = hour_bins(calendar)
+    assert edges[0] == 0 and edges[-1] == calendar.horizon_s * 1000
+    assert np.all(np.diff(edges) >= 0)
+    assert len(weights) == 7 * 24
+    assert WEEKDAY_PROFILE.mean() == pytest.approx(1.0) and WEEKEND_PROFILE.mean() == pytest.approx(1.0)
+    assert WEEKDAY_PROFILE[3] < 0.2 * WEEKDAY_PROFILE[19]  # night trough, evening peak
+
+
+@pytest.mark.slow
+def test_records_per_subscriber_day_and_rhythm(tmp_path):
+    """Voice+SMS per active subscriber-day in single digits to low tens, heavy-tailed; data several times
+    more; a night trough and a daytime plateau by local hour."""
+    run = synthmob.generate("city", out=tmp_path / "c", subscribers=1500, shard_size=500, days=7)
+    events = run.table("events").to_pandas()
+    events["local"] = events.timestamp.dt.tz_convert("Europe/Berlin")
+    events["day"] = events.local.dt.date
+    own = events[(events.direction == "out") | (events.event_type == "data")]
+    talk = own[own.event_type.isin(["voice", "sms"])].groupby(["subscriber_id", "day"]).size()
+    data = own[own.event_type == "data"].groupby(["subscriber_id", "day"]).size()
+    assert 2 <= talk.median() <= 12
+    assert talk.quantile(0.99) >= 3 * talk.median()
+    assert data.median() >= 3 * talk.median()
+    hourly = own.groupby(own.local.dt.hour).size()
+    assert hourly.loc[2:4].mean() < 0.2 * hourly.loc[10:17].mean()
