@@ -1,4 +1,10 @@
-"""Time a scenario end to end: wall time per stage, subscriber-days per second, peak memory.
+"""Time a scenario end to end: wall time per stage, subscriber-days and records per second, the share of
+wall time spent on the operator's records, and peak memory.
+
+Stages: world (settlements, network, routes); people (population, identities, social network); shards
+(SimPy simulation, plus each shard's originating legs); records (the callee join and each shard's
+handovers, location updates and sorting). The events share counts the originating legs' part of the
+shards stage, measured inside the shards.
 
 Usage::
 
@@ -30,32 +36,36 @@ def measure(config: str, workers: int, overrides: dict) -> dict:
     """Generate once in this process and report timings (called in a child process)."""
     import synthmob
 
-    marks: dict[str, float] = {}
     started = time.perf_counter()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if done == total:
-            marks[stage] = time.perf_counter() - started
-
     with tempfile.TemporaryDirectory() as folder:
-        run = synthmob.generate(config, out=Path(folder) / "run", workers=workers, progress=progress, **overrides)
+        run = synthmob.generate(config, out=Path(folder) / "run", workers=workers, **overrides)
         wall = time.perf_counter() - started
         scenario = run.manifest["scenario"]
+        run_manifest = run.manifest
         size = sum(f.stat().st_size for f in Path(run.path).rglob("*") if f.is_file())
         rows = {name: info["rows"] for name, info in run.manifest["tables"].items()}
     self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     subscriber_days = scenario["subscribers"] * scenario["days"]
+    seconds = run_manifest["run"]["seconds"]
+    wall_stage, summed = seconds["wall"], seconds["summed over shards"]
+    in_shards = summed.get("events", 0.0) / max(sum(summed.values()), 1e-9)  # originating legs' share
+    events_s = wall_stage.get("shards", 0.0) * in_shards + wall_stage.get("calls", 0.0) + wall_stage.get("events", 0.0)
     return {
         "scenario": scenario["name"],
         "subscribers": scenario["subscribers"],
         "days": scenario["days"],
         "workers": workers,
         "wall_s": wall,
-        "world_s": marks.get("world", float("nan")),
-        "population_s": marks.get("population", float("nan")) - marks.get("world", float("nan")),
-        "shards_s": marks.get("shards", float("nan")) - marks.get("population", float("nan")),
+        "world_s": wall_stage.get("world", 0.0),
+        "people_s": sum(wall_stage.get(k, 0.0) for k in ("population", "identities", "contacts")),
+        "shards_s": wall_stage.get("shards", 0.0),
+        "records_s": wall_stage.get("calls", 0.0) + wall_stage.get("events", 0.0),
         "subscriber_days_per_s": subscriber_days / wall,
-        "records_per_s": (rows["stays"] + rows["trips"]) / wall,
+        "records_per_s": (rows["stays"] + rows["trips"] + rows.get("events", 0)) / wall,
+        "events": rows.get("events", 0),
+        "events_per_s": rows.get("events", 0) / wall,
+        "events_share": events_s / wall,
+        "stage_s": seconds,
         "rows": rows,
         "output_mib": size / 2**20,
         "peak_main_mib": self_kib / 1024,
@@ -131,13 +141,17 @@ def main() -> None:
         result["peak_total_mib"] = peak_kib / 1024
         results.append(result)
 
-    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'wall s':>7} {'world s':>7} {'pop s':>6} "
-          f"{'shards s':>8} {'sub-days/s':>10} {'rows/s':>9} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9}")
+    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'wall s':>7} {'world s':>7} {'people s':>8} "
+          f"{'shards s':>8} {'records s':>9} {'sub-days/s':>10} {'rows/s':>10} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9}")
     for r in results:
         print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['wall_s']:>7.1f} "
-              f"{r['world_s']:>7.1f} {r['population_s']:>6.1f} {r['shards_s']:>8.1f} "
-              f"{r['subscriber_days_per_s']:>10,.0f} {r['records_per_s']:>9,.0f} {r['output_mib']:>7.1f} "
+              f"{r['world_s']:>7.1f} {r['people_s']:>8.1f} {r['shards_s']:>8.1f} {r['records_s']:>9.1f} "
+              f"{r['subscriber_days_per_s']:>10,.0f} {r['records_per_s']:>10,.0f} {r['output_mib']:>7.1f} "
               f"{r['peak_main_mib']:>8,.0f} {r['peak_total_mib']:>9,.0f}")
+    print()
+    print(f"{'workers':>7} {'events':>12} {'events/s (of wall)':>18} {'share of wall on events':>24}")
+    for r in results:
+        print(f"{r['workers']:>7} {r['events']:>12,} {r['events_per_s']:>18,.0f} {r['events_share']:>24.0%}")
     if len(results) > 1:
         base = results[0]
         for r in results[1:]:

@@ -43,11 +43,19 @@ def _overrides(**values: str | None) -> dict[str, Any]:
 _PARALLEL_FROM = 20_000
 
 
+def _cores() -> int:
+    """Cores this process may use (its CPU affinity where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _workers(value: str | None, shards: int, subscriber_days: int) -> int:
     if value is None:
         if subscriber_days < _PARALLEL_FROM:
             return 1
-        return max(1, min(os.cpu_count() or 1, shards))
+        return max(1, min(_cores(), shards))
     try:
         workers = int(value)
     except ValueError:
@@ -128,7 +136,7 @@ def validate(
         return
     print(
         f"{config}: valid. scenario {scenario.name!r}: {scenario.subscribers:,} subscribers, {_plural(scenario.days, 'day')} "
-        f"from {scenario.start} ({scenario.timezone}), {scenario.n_shards} shards of {scenario.shard_size}, "
+        f"from {scenario.start} ({scenario.timezone}), {_plural(scenario.n_shards, 'shard')} of {scenario.shard_size}, "
         f"region {scenario.world.width_km:g} x {scenario.world.height_km:g} km, seed {scenario.seed}, "
         f"output {scenario.output_folder}"
     )

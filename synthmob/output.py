@@ -29,22 +29,27 @@ COMPRESSION = "zstd"
 
 
 @contextmanager
-def staged_folder(target: Path, *, overwrite: bool) -> Iterator[Path]:
+def staged_folder(target: Path, *, overwrite: bool, marker: str = "manifest.json") -> Iterator[Path]:
     """Yield a temporary folder that replaces ``target`` when the block ends without an error.
+
+    ``target`` may be missing or empty; with ``overwrite`` it may also be an earlier output, recognised by
+    the ``marker`` file inside it. Nothing else is ever replaced: not a folder of other files, not the
+    current folder or one of its parents.
 
     Raises
     ------
     OutputError
-        ``target`` is a file, or a non-empty folder while ``overwrite`` is false, or cannot be created.
+        ``target`` cannot be used, with what to do instead.
     """
     target = Path(target).absolute()
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"{target}: is a file, not a folder; give --out a folder path")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise OutputError(f"{target}: folder exists and is not empty; pass --overwrite to replace it, or choose another --out")
-    created = _make_parents(target.parent, target)
+    try:
+        _check_target(target, overwrite, marker)
+        created = _make_parents(target.parent, target)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot use this folder ({exc.strerror}); choose another --out") from None
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is as readable as any new folder
     except OSError as exc:
         _remove_empty(created)
         raise OutputError(f"{target}: cannot write there ({exc.strerror}); choose a folder you can write to") from None
@@ -66,6 +71,30 @@ def staged_folder(target: Path, *, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)
         raise
+
+
+def _check_target(target: Path, overwrite: bool, marker: str) -> None:
+    here = Path.cwd().absolute()
+    if target == here or target in here.parents or target.parent == target:
+        raise OutputError(f"{target}: is the current folder or one of its parents; give --out a new folder")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: is a file, not a folder; give --out a folder path")
+    if target.is_dir() and any(target.iterdir()):
+        if not (target / marker).is_file():
+            raise OutputError(
+                f"{target}: folder exists, is not empty and holds no earlier output ({marker}); "
+                "choose another --out (--overwrite only replaces an earlier output)"
+            )
+        if not overwrite:
+            raise OutputError(
+                f"{target}: folder exists and is not empty; pass --overwrite to replace it, or choose another --out"
+            )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _make_parents(folder: Path, target: Path) -> list[Path]:

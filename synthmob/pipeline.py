@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import json
 import multiprocessing
 import os
 import platform
@@ -106,12 +107,15 @@ def _in_worker(stage: str, index: int) -> dict[str, dict[str, int]]:
     return _stage(stage)(_JOB, index)
 
 
-def run_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
+def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     """Simulate shard ``index``: write its stays and trips, and the timeline and originating legs that the
-    callee join and :func:`finish_shard` need. Returns rows per file for each table written."""
+    callee join and :func:`finish_shard` need. Returns rows per file for each table written, and under
+    ``_seconds`` the time spent on each step."""
+    clock = _Clock()
     members = job.members(index)
     root = streams(job.scenario.seed)
     tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=child(root, _SIMULATION, index))
+    clock.lap("simulation")
     part = f"part-{index:05d}"
     first = index * job.scenario.shard_size
     where = positions(tables["stays"], tables["trips"], first, job.calendar.epoch_s)
@@ -121,7 +125,8 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
     )
     write_table(_positions_table(where, first, job.calendar.epoch_s), job.work / "positions" / f"{part}.parquet")
     write_table(own, job.work / "own" / f"{part}.parquet")
-    return {
+    clock.lap("events")
+    files = {
         "stays": write_partitioned(
             tables["stays"], job.staging / "stays", time_column="start", calendar=job.calendar, part=part,
             metadata=job.file_metadata,
@@ -131,10 +136,13 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
             metadata=job.file_metadata,
         ),
     }
+    clock.lap("writing")
+    return {**files, "_seconds": clock.laps}
 
 
-def finish_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
+def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     """Merge shard ``index``'s own and incoming legs, add handovers and location updates, write its events."""
+    clock = _Clock()
     part = f"part-{index:05d}"
     first = index * job.scenario.shard_size
     where = _read_positions(job.work / "positions" / f"{part}.parquet", first, job.calendar.epoch_s)
@@ -147,12 +155,28 @@ def finish_shard(job: _Job, index: int) -> dict[str, dict[str, int]]:
         own, incoming, where, first, job.calendar, job.world.network.area_code, job.neighbours,
         job.scenario.events, rng=child(streams(job.scenario.seed), _FINISH, index),
     )
-    return {
+    clock.lap("events")
+    files = {
         "events": write_partitioned(
             records, job.staging / "events", time_column="timestamp", calendar=job.calendar, part=part,
             metadata=job.file_metadata,
         )
     }
+    clock.lap("writing")
+    return {**files, "_seconds": clock.laps}
+
+
+class _Clock:
+    """Seconds spent on each named step, in order."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def _stage(name: str):
@@ -225,18 +249,23 @@ def generate(
         raise ConfigError("argument", "workers", workers, "give a whole number of processes, 1 or more")
     notify = progress or (lambda stage, done, total: None)
     started = time.perf_counter()
-    target = scenario.output_folder
+    target = Path(scenario.output_folder).absolute()
 
     with staged_folder(target, overwrite=overwrite) as staging:
         root = streams(scenario.seed)
+        clock = _Clock()
         notify("world", 0, 1)
         world = build_world(scenario.world, rng=child(root, _WORLD))
         notify("world", 1, 1)
+        clock.lap("world")
         notify("population", 0, 1)
         population = build_population(scenario, world, root)
         notify("population", 1, 1)
+        clock.lap("population")
         calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
-        file_metadata = {"synthmob": f'{{"scenario": "{scenario.name}", "seed": {scenario.seed}}}'}
+        file_metadata = {
+            "synthmob": json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()})
+        }
 
         files: dict[str, dict[str, int]] = {}
         cells = world.cells_table()
@@ -245,6 +274,7 @@ def generate(
         notify("identities", 0, 1)
         subscribers = _subscribers(population, scenario, root)
         notify("identities", 1, 1)
+        clock.lap("identities")
         files["subscribers"] = {
             "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
         }
@@ -254,19 +284,25 @@ def generate(
             "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
         }
         notify("contacts", 1, 1)
+        clock.lap("contacts")
 
         job = _Job(
             scenario, world, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
         )
         with _Shards(job, workers) as shards:
             files.update(shards.run("shards", notify))
+            clock.lap("shards")
             notify("calls", 0, 1)
             terminating_legs(job.work / "own", job.work / "positions", job.work / "incoming",
                              shard_size=scenario.shard_size, threads=max(1, workers))
             notify("calls", 1, 1)
+            clock.lap("calls")
             files.update(shards.run("events", notify))
+            clock.lap("events")
+        stage_seconds = {"wall": clock.laps, "summed over shards": shards.seconds}
         shutil.rmtree(job.work)
         manifest = _manifest(scenario, root, world, calendar, files, time.perf_counter() - started, workers)
+        manifest["run"]["seconds"] = {k: {s: round(v, 3) for s, v in d.items()} for k, d in stage_seconds.items()}
         write_json(staging / "manifest.json", manifest)
     return Run(target)
 
@@ -303,6 +339,7 @@ class _Shards:
     def __init__(self, job: _Job, workers: int) -> None:
         self.job = job
         self.total = job.scenario.n_shards
+        self.seconds: dict[str, float] = {}  # time summed over shards (and so over workers), by step
         self.pool: cf.ProcessPoolExecutor | None = None
         if workers > 1 and self.total > 1:
             # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked.
@@ -319,9 +356,19 @@ class _Shards:
     def __enter__(self) -> "_Shards":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.pool is None:
+            return
+        if exc_type is None:
+            self.pool.shutdown(wait=True)
+            return
+        # An error or Ctrl-C: do not wait for queued shards; stop the workers now.
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
 
     def run(self, stage: str, notify: Progress) -> dict[str, dict[str, int]]:
         files: dict[str, dict[str, int]] = {}
@@ -333,7 +380,11 @@ class _Shards:
             results = (future.result() for future in cf.as_completed(futures))
         for done, result in enumerate(results, start=1):
             for name, rows in result.items():
-                files.setdefault(name, {}).update(rows)
+                if name == "_seconds":
+                    for step, seconds in rows.items():
+                        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+                else:
+                    files.setdefault(name, {}).update(rows)
             notify(stage, done, self.total)
         return {name: dict(sorted(rows.items())) for name, rows in files.items()}
 

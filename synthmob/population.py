@@ -172,6 +172,7 @@ class Destinations:
                 p = radiation(src, d, opportunities)
             else:
                 p = opportunities * (d / 1000.0 + self._cfg.gravity_offset_km) ** -self._cfg.gravity_exponent
+                p[src] = 0.0  # as in the radiation model: work is somewhere else than home
             cdf = np.cumsum(p)
             cdf /= cdf[-1]
             self._cdfs[key] = cdf

@@ -86,7 +86,12 @@ class Run:
 
         An integer column with nulls (``work_cell``) keeps an integer dtype with ``<NA>``, not float.
         """
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise SynthmobError(
+                "Run.pandas needs pandas, which is not installed: pip install 'synthmob[pandas]', or use Run.table"
+            ) from None
 
         table = self.table(name)
         frame = table.to_pandas()

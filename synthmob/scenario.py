@@ -22,11 +22,13 @@ from synthmob.errors import MISSING, ConfigError
 from synthmob.schema import PERSONAS
 
 PRESETS = ("tiny", "city", "region")
+#: Shortest-time tables between all cells take 3 modes × n² × 8 bytes: 12,000 cells need about 3.5 GB.
+MAX_CELLS = 12_000
 DEFAULT_PRESET = "region"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- world -------------------------------------------------------------------------------------------------
@@ -148,8 +150,30 @@ class World(_Frozen):
     jobs_exponent: float = Field(
         1.3,
         gt=0.0,
+        le=3.0,
         description="jobs ∝ density^x: jobs concentrate in centres more than residents do (x > 1)",
     )
+
+    def estimated_cells(self) -> int:
+        """A quick upper estimate of the number of cells (a few tens of percent above what gets built)."""
+        area = self.width_km * self.height_km
+        residents = self.settlements.rural_density_per_km2 * area + sum(
+            self.settlements.largest_population * rank ** -self.settlements.zipf_exponent
+            for group in self.settlements.groups
+            for rank in range(group.from_rank, group.from_rank + group.count)
+        )
+        floor = area / (self.network.max_site_spacing_m / 1000.0) ** 2
+        return int(floor + 3 * residents / self.network.residents_per_site)
+
+    @model_validator(mode="after")
+    def _size(self) -> "World":
+        cells = self.estimated_cells()
+        if cells > MAX_CELLS:
+            raise ValueError(
+                f"this world would have about {cells:,} cells, more than the {MAX_CELLS:,} that a run can route "
+                "in memory; make the region smaller, or raise network.residents_per_site or max_site_spacing_m"
+            )
+        return self
 
 
 # --- population --------------------------------------------------------------------------------------------
@@ -547,7 +571,11 @@ def load_scenario(
         source, data = "mapping", dict(config)
     else:
         path = Path(config)
-        preset = preset_path(str(config)) if not path.is_file() else None
+        try:
+            is_file = path.is_file()
+        except OSError as exc:
+            raise ConfigError(str(path), None, MISSING, f"cannot be read ({exc.strerror}); give a readable YAML file") from None
+        preset = preset_path(str(config)) if not is_file else None
         if preset is not None:
             path = preset
         source, data = str(path), read_yaml(path)

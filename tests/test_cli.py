@@ -138,13 +138,35 @@ def test_config_is_a_folder(work):
 def test_output_folder_not_empty_without_overwrite(work):
     out = work / "run"
     out.mkdir()
+    (out / "manifest.json").write_text("{}")  # an earlier run
     (out / "precious.txt").write_text("keep me")
     line = user_error(invoke("generate", "tiny", "--out", out))
     assert line == (
         f"error: {out}: folder exists and is not empty; pass --overwrite to replace it, or choose another --out"
     )
-    assert tree(work) == ["run", "run/precious.txt"]
+    assert tree(work) == ["run", "run/manifest.json", "run/precious.txt"]
     assert (out / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("flags", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_a_folder_of_other_files_is_never_replaced(work, flags):
+    out = work / "docs"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    line = user_error(invoke("generate", "tiny", "--out", out, *flags))
+    assert line == (
+        f"error: {out}: folder exists, is not empty and holds no earlier output (manifest.json); "
+        "choose another --out (--overwrite only replaces an earlier output)"
+    )
+    assert tree(work) == ["docs", "docs/precious.txt"]
+
+
+def test_an_empty_out_is_the_current_folder_and_is_refused(work, monkeypatch):
+    monkeypatch.chdir(work)
+    (work / "notes.txt").write_text("mine")
+    line = user_error(invoke("generate", "tiny", "--out", "", "--overwrite"))
+    assert line == f"error: {work}: is the current folder or one of its parents; give --out a new folder"
+    assert tree(work) == ["notes.txt"]
 
 
 def test_output_path_under_a_regular_file(work):
@@ -275,6 +297,7 @@ def test_generate_passes_flags_to_the_scenario(work):
 def test_generate_overwrite_replaces_existing_folder(work):
     out = work / "run"
     out.mkdir()
+    (out / "manifest.json").write_text("{}")
     (out / "old.txt").write_text("old")
     result = invoke("generate", "tiny", "--out", out, "--overwrite")
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import importlib
 import json
 from pathlib import Path
@@ -31,7 +34,7 @@ def fill(folder: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-OLD = {"old.txt": "old run", "nested/part.bin": "old part"}
+OLD = {"manifest.json": "{}", "old.txt": "old run", "nested/part.bin": "old part"}
 
 
 def old_run(folder: Path) -> Path:
@@ -41,7 +44,7 @@ def old_run(folder: Path) -> Path:
 
 
 def assert_old_intact(folder: Path) -> None:
-    assert tree(folder) == ["nested", "nested/part.bin", "old.txt"]
+    assert tree(folder) == ["manifest.json", "nested", "nested/part.bin", "old.txt"]
     assert (folder / "old.txt").read_text() == "old run"
     assert (folder / "nested" / "part.bin").read_text() == "old part"
 
@@ -127,7 +130,7 @@ def test_non_empty_target_without_overwrite_is_refused_and_untouched(tmp_path):
     )
     assert info.value.exit_code == 2
     assert_old_intact(target)
-    assert tree(tmp_path) == ["run", "run/nested", "run/nested/part.bin", "run/old.txt"]
+    assert tree(tmp_path) == ["run", "run/manifest.json", "run/nested", "run/nested/part.bin", "run/old.txt"]
 
 
 def test_empty_existing_target_is_used_without_overwrite(tmp_path):
@@ -155,7 +158,7 @@ def test_overwrite_keeps_old_content_when_the_block_raises(tmp_path):
             fill(staging, {"new.txt": "half"})
             raise Boom
     assert_old_intact(target)
-    assert tree(tmp_path) == ["run", "run/nested", "run/nested/part.bin", "run/old.txt"]
+    assert tree(tmp_path) == ["run", "run/manifest.json", "run/nested", "run/nested/part.bin", "run/old.txt"]
 
 
 def test_target_that_is_a_file_is_refused(tmp_path):
@@ -241,7 +244,7 @@ def test_generate_refuses_non_empty_folder_and_keeps_it(tmp_path):
     with pytest.raises(OutputError, match="pass --overwrite"):
         synthmob.generate("tiny", out=out)
     assert_old_intact(out)
-    assert tree(tmp_path) == ["run", "run/nested", "run/nested/part.bin", "run/old.txt"]
+    assert tree(tmp_path) == ["run", "run/manifest.json", "run/nested", "run/nested/part.bin", "run/old.txt"]
 
 
 def test_generate_overwrite_replaces_folder(tmp_path):
@@ -267,3 +270,75 @@ def test_generate_bad_arguments_create_nothing(tmp_path, kwargs, message):
         synthmob.generate("tiny", out=tmp_path / "a" / "run", **kwargs)
     assert str(info.value) == message
     assert tree(tmp_path) == []
+
+
+# --- what --overwrite may replace ------------------------------------------------------------------------------
+def test_overwrite_never_replaces_a_folder_that_is_not_an_earlier_run(tmp_path):
+    target = tmp_path / "docs"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError) as info:
+        with staged_folder(target, overwrite=True):
+            raise AssertionError("must not be reached")
+    assert "holds no earlier output (manifest.json)" in str(info.value)
+    assert (target / "notes.txt").read_text() == "mine"
+    assert tree(tmp_path) == ["docs", "docs/notes.txt"]
+
+
+@pytest.mark.parametrize("where", ["here", "parent"])
+def test_the_current_folder_and_its_parents_are_refused(tmp_path, monkeypatch, where):
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "manifest.json").write_text("{}")  # even if it looks like a run
+    monkeypatch.chdir(work)
+    target = work if where == "here" else tmp_path
+    with pytest.raises(OutputError) as info:
+        with staged_folder(target, overwrite=True):
+            raise AssertionError("must not be reached")
+    assert "is the current folder or one of its parents" in str(info.value)
+    assert (work / "manifest.json").exists()
+
+
+def test_an_impossible_name_is_an_output_error(tmp_path):
+    with pytest.raises(OutputError) as info:
+        with staged_folder(tmp_path / ("x" * 300) / "run", overwrite=False):
+            raise AssertionError("must not be reached")
+    assert "File name too long" in str(info.value)
+    assert tree(tmp_path) == []
+
+
+def test_the_run_folder_is_readable_like_any_new_folder(tmp_path):
+    import os
+    import stat
+
+    with staged_folder(tmp_path / "run", overwrite=False) as staging:
+        (staging / "a").write_text("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o777 & ~mask
+
+
+@contextmanager
+def _unprivileged():
+    """Run the block without the rights to enter a 0o000 folder (as root, by dropping to 'nobody')."""
+    if os.geteuid() == 0:
+        os.seteuid(65534)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+    else:  # pragma: no cover - CI runs as root
+        yield
+
+
+def test_a_folder_we_may_not_enter_is_an_output_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    try:
+        with _unprivileged(), pytest.raises(OutputError) as info:
+            with staged_folder(locked / "run", overwrite=False):
+                raise AssertionError("must not be reached")
+    finally:
+        locked.chmod(0o700)
+    assert "Permission denied" in str(info.value)
+    assert tree(tmp_path) == ["locked"]

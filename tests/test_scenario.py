@@ -546,3 +546,40 @@ def test_show_comments_every_field_and_loads_back(tmp_path):
     path = tmp_path / "full.yaml"
     path.write_text(text)
     assert load_scenario(path) == scenario
+
+
+def test_a_config_we_may_not_read_is_a_config_error(tmp_path):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "s.yaml").write_text("name: x\n")
+    locked.chmod(0o000)
+    try:
+        if os.geteuid() == 0:
+            os.seteuid(65534)
+        try:
+            with pytest.raises(ConfigError) as info:
+                load_scenario(locked / "s.yaml")
+        finally:
+            if os.geteuid() != 0 and os.getuid() == 0:
+                os.seteuid(0)
+    finally:
+        locked.chmod(0o700)
+    assert str(info.value).startswith(f"{locked / 's.yaml'}: ")
+    assert "Permission denied" in str(info.value)
+
+
+def test_a_world_too_big_to_route_is_refused_with_what_to_change(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\nworld:\n  width_km: 600\n  height_km: 600\n")
+    message = str(config_error(path))
+    assert message.startswith(f"{path}: world: this world would have about ")
+    assert "more than the 12,000" in message and "residents_per_site" in message
+
+
+def test_infinite_values_are_refused(tmp_path):
+    path = tmp_path / "inf.yaml"
+    path.write_text("world:\n  travel:\n    car_urban_kmh: .inf\n")
+    message = str(config_error(path))
+    assert message.startswith(f"{path}: world.travel.car_urban_kmh: got inf; ")
