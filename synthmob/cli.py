@@ -142,6 +142,31 @@ def validate(
     )
 
 
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(help="a run folder written by 'synthmob generate'", show_default=False)],
+    format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="flowkit, skmob, trackintel, movingpandas or csv")
+    ],
+    out: Annotated[str | None, typer.Option("--out", "-o", metavar="DIR", help="[default: RUN/exports/FORMAT]")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an earlier export there")] = False,
+) -> None:
+    """Write a run in the shape another tool reads (FlowKit, scikit-mobility, trackintel, movingpandas, CSV)."""
+    from synthmob.export import export as run_export
+
+    started = time.perf_counter()
+    try:
+        folder = run_export(run, format, out=out, overwrite=overwrite)
+    except SynthmobError as error:
+        raise _fail(error) from None
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; no output was left behind")
+        raise typer.Exit(130) from None
+    print(f"wrote {format} export of {run} to {folder} in {time.perf_counter() - started:.1f} s")
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        print(f"  {path.relative_to(folder)}")
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 

@@ -146,7 +146,8 @@ def originating(
     user, data_t = _bursts(cfg.data_per_day * data_activity, calendar, cfg, rng)
     z = rng.standard_normal((2, len(user)))
     volume = cfg.data_median_kb * 1000.0 * np.exp(cfg.data_sigma * z[0])
-    data_duration = cfg.data_median_s * np.exp(cfg.data_sigma * (0.6 * z[0] + 0.8 * z[1]))
+    # A long session is closed by an interim record every hour (partial CDRs), so no record lasts longer.
+    data_duration = np.minimum(cfg.data_median_s * np.exp(cfg.data_sigma * (0.6 * z[0] + 0.8 * z[1])), 3600.0)
     up = volume * cfg.uplink_ratio * rng.lognormal(0.0, 0.5, len(user))
 
     local = np.concatenate([talker, user])

@@ -1,11 +1,8 @@
 """Write a run in the shapes other mobility tools read.
 
->>> from synthmob.export import export                                  # doctest: +SKIP
->>> export("runs/tiny", "trackintel")                                   # doctest: +SKIP
-PosixPath('/home/you/synthmob/runs/tiny/exports/trackintel')
-
 :func:`export` writes one format into ``out`` (default ``<run>/exports/<format>``), atomically like a run:
-into a hidden folder that is renamed into place only when complete (:func:`synthmob.output.staged_folder`).
+into a hidden folder that is renamed into place only when complete (:func:`synthmob.output.staged_folder`),
+with an ``export.json`` that records the format, the run, the synthmob version and the rows of every file.
 Times are UTC and timezone-aware (CSV: ``2026-03-23 07:01:54.648Z``) unless the format forbids it (skmob).
 Ground-truth positions (trackintel, movingpandas) are the centroid of a cell's coverage; the operator's view
 (skmob, FlowKit) places a record at the cell's antenna, as a real operator's cell list would.
@@ -16,10 +13,11 @@ Ground-truth positions (trackintel, movingpandas) are the centroid of a cell's c
     leg for calls and SMS (``outgoing`` true for the caller's leg, false for the callee's; both legs share
     ``id`` = the call_id), ``location_id`` = the cell's ``id`` (its CGI), ``msisdn``/``imsi``/``imei``/``tac``
     from the subscribers table, ``operator_code``/``country_code`` = MNC/MCC. ``mds`` has one row per data
-    session, volumes in bytes. Durations are whole seconds. Handovers and location updates have no FlowDB table
-    and are left out. Geometries are EWKT (``SRID=4326;POINT (lon lat)``), which PostGIS casts into FlowDB's
-    ``geometry(POINT, 4326)``/``geometry(MULTIPOLYGON, 4326)`` columns on ``COPY``. To load into a FlowDB
-    (the events tables partitioned by day, as FlowETL makes them), from inside the export folder::
+    session, volumes in bytes (FlowDB's NUMERIC names no unit). Durations are whole seconds. Handovers and
+    location updates have no FlowDB table and are left out. Geometries are EWKT (``SRID=4326;POINT (lon
+    lat)``), which PostGIS casts into FlowDB's ``geometry(POINT, 4326)``/``geometry(MULTIPOLYGON, 4326)``
+    columns on ``COPY``. To load into a FlowDB (the events tables partitioned by day, as FlowETL makes them),
+    from inside the export folder::
 
         psql "$FLOWDB_URI" -v ON_ERROR_STOP=1 -f load_flowdb.sql
 
@@ -33,12 +31,14 @@ Ground-truth positions (trackintel, movingpandas) are the centroid of a cell's c
     naive ``datetime64[ns]`` holding UTC wall time, ``lat``/``lng`` float64. Load with
     ``skmob.TrajDataFrame(pd.read_parquet(path))``.
 ``trackintel``
-    ``staypoints``, ``triplegs`` and ``trips`` as trackintel's ``read_*_csv`` read them (``index_col="id"``),
-    and as GeoParquet (WKB, lon/lat) for ``read_*_gpd(geopandas.read_parquet(path))``. Staypoints are the
-    ground-truth stays (``purpose`` = activity, ``is_activity``, ``cell_id``, ``prev_trip_id``/``next_trip_id``);
-    a tripleg is a trip's line through the coverage centroids of the cells it crossed (``mode``, ``trip_id``);
-    a trip that never left one cell has no line at cell resolution, so it appears in ``trips`` but not in
-    ``triplegs``. Trips carry ``origin_staypoint_id``, ``destination_staypoint_id`` and ``primary_mode``.
+    ``staypoints``, ``triplegs`` and ``trips`` as trackintel reads them, e.g.
+    ``trackintel.io.read_staypoints_csv(path, index_col="id", crs="EPSG:4326")``; staypoints and triplegs also
+    as GeoParquet (WKB, lon/lat) for ``read_*_gpd(geopandas.read_parquet(path).set_index("id"), geom_col="geom")``.
+    Staypoints are the ground-truth stays (``purpose`` = activity, ``is_activity``, ``cell_id``,
+    ``prev_trip_id``/``next_trip_id``); a tripleg is a trip's line through the coverage centroids of the cells
+    it crossed (``mode``, ``trip_id``); a trip that never left one cell has no line at cell resolution, so it
+    is in ``trips`` but not in ``triplegs``. Trips carry ``origin_staypoint_id``, ``destination_staypoint_id``
+    and ``primary_mode``.
 ``movingpandas``
     ``points.csv``/``.parquet``: one row per cell entered along each trip (``trip_id``, ``subscriber_id``,
     ``t``, ``lon``, ``lat`` of the coverage centroid, ``cell_id``, ``mode``), for
@@ -78,6 +78,10 @@ FORMATS = {
     "skmob": "a scikit-mobility TrajDataFrame of the operator's records at cell antennas",
     "trackintel": "trackintel staypoints, triplegs and trips, CSV and GeoParquet",
 }
+#: Written last into every export folder: format, source run, synthmob version and the rows of every table
+#: file. ``overwrite`` replaces only a folder that holds one.
+MARKER = "export.json"
+
 
 def export(run: Run | str | Path, format: str, *, out: str | Path | None = None, overwrite: bool = False) -> Path:
     """Write ``run`` in ``format`` (one of :data:`FORMATS`) into ``out``; return the folder written.
@@ -85,16 +89,64 @@ def export(run: Run | str | Path, format: str, *, out: str | Path | None = None,
     Raises
     ------
     SynthmobError
-        ``format`` is unknown, ``run`` is not a run folder, or ``out`` is a non-empty folder and ``overwrite``
-        is false (:class:`~synthmob.errors.OutputError`).
+        ``format`` is unknown or ``run`` is not a run folder.
+    OutputError
+        ``out`` is a non-empty folder that is not an earlier export (:data:`MARKER`), or is one and
+        ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, synthmob
+    >>> run = synthmob.generate("tiny", out=pathlib.Path(tempfile.mkdtemp()) / "tiny")
+    >>> folder = export(run, "trackintel")
+    >>> folder.relative_to(run.path).as_posix()
+    'exports/trackintel'
+    >>> sorted(path.name for path in folder.glob("*.csv"))
+    ['staypoints.csv', 'triplegs.csv', 'trips.csv']
     """
-    if format not in FORMATS:
+    if not isinstance(format, str) or format not in FORMATS:
         raise SynthmobError(f"export format: got {format!r}; valid formats are {', '.join(sorted(FORMATS))}")
     run = run if isinstance(run, Run) else Run(run)
     target = Path(out if out is not None else run.path / "exports" / format).absolute()
-    with staged_folder(target, overwrite=overwrite) as folder:
-        _WRITERS[format](run, folder)
+    with staged_folder(target, overwrite=overwrite, marker=MARKER) as folder:
+        files = _Files(folder)
+        _WRITERS[format](run, files)
+        record = {"format": format, "run": str(run.path.absolute()), "synthmob": _version(), "rows": files.rows}
+        (folder / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+class _Files:
+    """The staging folder of an export, and the rows of every table written into it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.rows: dict[str, int] = {}
+
+    def csv(self, name: str, table: pa.Table) -> None:
+        """CSV with a header; times to the millisecond (``2026-03-23 07:01:54.648Z``), nulls as empty fields."""
+        for i, field in enumerate(table.schema):
+            if pa.types.is_timestamp(field.type):
+                # Arrow formats zoned times ~15x slower than naive ones; a naive cast keeps the UTC wall time.
+                text = pc.cast(pc.cast(table[field.name], pa.timestamp("ms"), safe=False), pa.string())
+                if field.type.tz is not None:
+                    text = pc.binary_join_element_wise(text, "Z", "")
+                table = table.set_column(i, field.name, text)
+        pcsv.write_csv(table, self.folder / f"{name}.csv")
+        self.rows[f"{name}.csv"] = table.num_rows
+
+    def parquet(self, name: str, table: pa.Table, metadata: dict[str, str] | None = None) -> None:
+        self.rows[f"{name}.parquet"] = write_table(table, self.folder / f"{name}.parquet", metadata=metadata)
+
+    def both(self, name: str, table: pa.Table) -> None:
+        self.csv(name, table)
+        self.parquet(name, table)
+
+
+def _version() -> str:
+    from synthmob import __version__
+
+    return __version__
 
 
 # --- FlowKit -----------------------------------------------------------------------------------------------
@@ -114,23 +166,20 @@ FLOWDB_COLUMNS = {
               "height", "azimuth", "transmitter", "max_range", "min_range", "electrical_tilt",
               "mechanical_downtilt", "date_of_first_service", "date_of_last_service", "geom_point", "geom_polygon"],
 }
-_FLOWDB_TYPES = {
-    "id": pa.string(), "outgoing": pa.bool_(), "datetime": pa.timestamp("ns", tz="UTC"), "duration": pa.int64(),
-    "network": pa.string(), "msisdn": pa.string(), "msisdn_counterpart": pa.string(), "location_id": pa.string(),
-    "imsi": pa.string(), "imei": pa.string(), "tac": pa.int64(), "operator_code": pa.int64(),
-    "country_code": pa.int64(), "volume_total": pa.int64(), "volume_upload": pa.int64(),
-    "volume_download": pa.int64(), "version": pa.int32(), "site_id": pa.string(), "name": pa.string(),
-    "type": pa.string(), "msc": pa.string(), "bsc_rnc": pa.string(), "antenna_type": pa.string(),
-    "status": pa.string(), "structure_type": pa.string(), "is_cow": pa.bool_(), "lac": pa.string(),
-    "height": pa.float64(), "azimuth": pa.float64(), "transmitter": pa.string(), "max_range": pa.float64(),
-    "min_range": pa.float64(), "electrical_tilt": pa.float64(), "mechanical_downtilt": pa.float64(),
-    "date_of_first_service": pa.date32(), "date_of_last_service": pa.date32(), "geom_point": pa.string(),
-    "geom_polygon": pa.string(),
+_FLOWDB_TYPES = {  # every other column is TEXT: string
+    "outgoing": pa.bool_(), "is_cow": pa.bool_(), "datetime": pa.timestamp("ns", tz="UTC"), "version": pa.int32(),
+    **dict.fromkeys(["duration", "volume_total", "volume_upload", "volume_download", "tac", "operator_code",
+                     "country_code"], pa.int64()),
+    **dict.fromkeys(["height", "azimuth", "max_range", "min_range", "electrical_tilt", "mechanical_downtilt"],
+                    pa.float64()),
+    **dict.fromkeys(["date_of_first_service", "date_of_last_service"], pa.date32()),
 }
-FLOWDB_SCHEMAS = {name: pa.schema([(c, _FLOWDB_TYPES[c]) for c in cols]) for name, cols in FLOWDB_COLUMNS.items()}
+FLOWDB_SCHEMAS = {
+    name: pa.schema([(c, _FLOWDB_TYPES.get(c, pa.string())) for c in cols]) for name, cols in FLOWDB_COLUMNS.items()
+}
 
 
-def _flowkit(run: Run, folder: Path) -> None:
+def _flowkit(run: Run, out: _Files) -> None:
     cells = run.table("cells")
     first_day = _first_service(run)
     location = pc.cast(cells["cgi"], pa.string())
@@ -141,10 +190,13 @@ def _flowkit(run: Run, folder: Path) -> None:
     tac = pc.cast(subs["tac"], pa.int64())
     columns = [schema.SUBSCRIBER_ID, "timestamp", schema.CELL_ID, "event_type", "direction", "counterpart_id",
                "call_id", "duration_s", "bytes_up", "bytes_down"]
-    events = _events(run, columns, ("voice", "sms", "data"))
+    events = _events(run, columns, ("voice", "sms", "data"), order=None)
+    kinds = events["event_type"]
+    numbers = events.drop_columns(["event_type", "direction"])  # sorting moves numbers only: fast
+    numbers = numbers.append_column("outgoing", pc.equal(events["direction"], "out"))
     for name, kind in (("calls", "voice"), ("sms", "sms"), ("mds", "data")):
-        part = events.filter(pc.equal(events["event_type"], kind))
-        part = part.sort_by([("timestamp", "ascending"), ("call_id", "ascending"), ("direction", "descending")])
+        part = numbers.filter(pc.equal(kinds, kind)).combine_chunks()
+        part = part.sort_by([("timestamp", "ascending"), ("call_id", "ascending"), ("outgoing", "descending")])
         who = _index(sub_ids, part[schema.SUBSCRIBER_ID].to_numpy(), "subscriber_id", run)
         where = _index(cells[schema.CELL_ID].to_numpy(), part[schema.CELL_ID].to_numpy(), "cell_id", run)
         n = part.num_rows
@@ -166,17 +218,17 @@ def _flowkit(run: Run, folder: Path) -> None:
             values |= {"volume_total": pc.add(up, down), "volume_upload": up, "volume_download": down}
         else:
             known = pc.is_valid(part["counterpart_id"])  # null would be a party outside the network
-            other = _index(sub_ids, pc.fill_null(part["counterpart_id"], int(sub_ids[0])).to_numpy(), "counterpart_id", run)
+            party = pc.fill_null(part["counterpart_id"], int(sub_ids[0]) if len(sub_ids) else 0).to_numpy()
+            other = _index(sub_ids, party, "counterpart_id", run)
             values |= {
-                "outgoing": pc.equal(part["direction"], "out"),
+                "outgoing": part["outgoing"],
                 "msisdn_counterpart": pc.if_else(known, subs["msisdn"].take(other), pa.scalar(None, pa.string())),
             }
         tables[name] = _table(values, name)
 
     for name, table in tables.items():
-        _write_csv(table, folder / f"{name}.csv")
-        write_table(table, folder / f"{name}.parquet")
-    (folder / "load_flowdb.sql").write_text(_flowdb_loader(tables), encoding="utf-8")
+        out.both(name, table)
+    (out.folder / "load_flowdb.sql").write_text(_flowdb_loader(tables), encoding="utf-8")
 
 
 def _flowdb_cells(cells: pa.Table, first_day: dt.date) -> pa.Table:
@@ -226,7 +278,8 @@ def _flowdb_loader(tables: dict[str, pa.Table]) -> str:
     """psql script that loads the CSV files of a FlowKit export into an existing FlowDB."""
 
     def copy(schema_name: str, name: str) -> str:
-        return f"\\copy {schema_name}.{name} ({', '.join(FLOWDB_COLUMNS[name])}) FROM '{name}.csv' WITH (FORMAT csv, HEADER true)"
+        columns = ", ".join(FLOWDB_COLUMNS[name])
+        return f"\\copy {schema_name}.{name} ({columns}) FROM '{name}.csv' WITH (FORMAT csv, HEADER true)"
 
     lines = [
         "-- Load this synthmob FlowKit export into FlowDB. Run it from this folder:",
@@ -245,12 +298,10 @@ def _flowdb_loader(tables: dict[str, pa.Table]) -> str:
                 f"FOR VALUES FROM ('{day} 00:00:00+00') TO ('{nxt} 00:00:00+00');"
             )
         lines.append(copy("events", name))
-        counterparts = ", has_counterparts" if name != "mds" else ""
+        flags = ["has_locations", "has_subscribers"] + (["has_counterparts"] if name != "mds" else [])
         lines.append(
-            f"INSERT INTO available_tables (table_name, has_locations, has_subscribers{counterparts}) "
-            f"VALUES ('{name}', true, true{', true' if counterparts else ''}) ON CONFLICT (table_name) DO UPDATE SET "
-            "has_locations = EXCLUDED.has_locations, has_subscribers = EXCLUDED.has_subscribers"
-            f"{', has_counterparts = EXCLUDED.has_counterparts' if counterparts else ''};"
+            f"INSERT INTO available_tables (table_name, {', '.join(flags)}) VALUES ('{name}'{', true' * len(flags)}) "
+            f"ON CONFLICT (table_name) DO UPDATE SET {', '.join(f'{f} = EXCLUDED.{f}' for f in flags)};"
         )
         if days:
             rows = ", ".join(f"('{name}', '{day}'::date, 'ingested', NOW())" for day in days)
@@ -280,10 +331,12 @@ def _ewkt(geometries: np.ndarray) -> pa.Array:
 # LONGITUDE = 'lng'). Dtypes: TrajDataFrame._is_trajdataframe/_set_traj in skmob/core/trajectorydataframe.py
 # require a datetime64 'datetime' and float 'lat'/'lng' and coerce anything else with pd.to_datetime and
 # astype('float'); scikit-mobility 1.3 pins pandas 1.x, whose datetimes are naive datetime64[ns].
-SKMOB_SCHEMA = pa.schema([("uid", pa.int64()), ("datetime", pa.timestamp("ns")), ("lat", pa.float64()), ("lng", pa.float64())])
+SKMOB_SCHEMA = pa.schema(
+    [("uid", pa.int64()), ("datetime", pa.timestamp("ns")), ("lat", pa.float64()), ("lng", pa.float64())]
+)
 
 
-def _skmob(run: Run, folder: Path) -> None:
+def _skmob(run: Run, out: _Files) -> None:
     cells = run.table("cells")
     events = _events(run, [schema.SUBSCRIBER_ID, "timestamp", schema.CELL_ID])
     where = _index(cells[schema.CELL_ID].to_numpy(), events[schema.CELL_ID].to_numpy(), "cell_id", run)
@@ -291,8 +344,7 @@ def _skmob(run: Run, folder: Path) -> None:
     table = pa.table(
         [events[schema.SUBSCRIBER_ID], naive, cells["lat"].take(where), cells["lon"].take(where)], schema=SKMOB_SCHEMA
     )
-    _write_csv(table, folder / "trajectories.csv")
-    write_table(table, folder / "trajectories.parquet")
+    out.both("trajectories", table)
 
 
 # --- trackintel --------------------------------------------------------------------------------------------
@@ -301,7 +353,7 @@ def _skmob(run: Run, folder: Path) -> None:
 # trackintel/model/staypoints.py, triplegs.py and trips.py ('user_id', 'started_at', 'finished_at'; trips also
 # 'origin_staypoint_id', 'destination_staypoint_id'; timezone-aware times; Point/LineString geometries).
 # GeoParquet: geoparquet.org spec 1.0.0 (WKB; a column without "crs" is OGC:CRS84, i.e. lon/lat WGS84).
-def _trackintel(run: Run, folder: Path) -> None:
+def _trackintel(run: Run, out: _Files) -> None:
     cells = run.table("cells")
     cell_ids = cells[schema.CELL_ID].to_numpy()
     lon, lat = cells["centroid_lon"].to_numpy(), cells["centroid_lat"].to_numpy()
@@ -344,13 +396,14 @@ def _trackintel(run: Run, folder: Path) -> None:
         }
     )
 
-    steps = pc.list_flatten(trips["path"])
-    step_cell = _index(cell_ids, pc.struct_field(steps, schema.CELL_ID).to_numpy(), "cell_id", run)
-    owner = pc.list_parent_indices(trips["path"]).to_numpy()
+    owner, step_cell, _ = _path_steps(run, trips, cells)
+    owner = owner.to_numpy()
     moved = pc.list_value_length(trips["path"]).to_numpy() >= 2  # one cell only: no line at cell resolution
     keep = moved[owner]
     _, line_of = np.unique(owner[keep], return_inverse=True)
-    lines = shapely.linestrings(lon[step_cell[keep]], lat[step_cell[keep]], indices=line_of) if keep.any() else np.empty(0, object)
+    lines = np.empty(0, object)
+    if keep.any():
+        lines = shapely.linestrings(lon[step_cell[keep]], lat[step_cell[keep]], indices=line_of)
     mask = pa.array(moved)
     triplegs = pa.table(
         {
@@ -366,11 +419,13 @@ def _trackintel(run: Run, folder: Path) -> None:
     points = shapely.points(lon[stay_cell], lat[stay_cell])
     for name, table, geoms in (("staypoints", staypoints, points), ("triplegs", triplegs, lines)):
         wkt = pa.array(shapely.to_wkt(geoms, rounding_precision=7), pa.string())
-        _write_csv(table.add_column(4, "geom", wkt), folder / f"{name}.csv")
+        out.csv(name, table.add_column(4, "geom", wkt))
         wkb = pa.array(shapely.to_wkb(geoms), pa.binary())
-        write_table(table.add_column(4, "geom", wkb), folder / f"{name}.parquet", metadata=_geoparquet(geoms))
-    _write_csv(trips_out, folder / "trips.csv")
-    write_table(trips_out, folder / "trips.parquet")
+        out.parquet(name, table.add_column(4, "geom", wkb), metadata=_geoparquet(geoms))
+    out.both("trips", trips_out)
+
+
+_SHIFT = np.int64(1) << np.int64(42)  # ms since 1970 stay below 2^42 until 2109
 
 
 def _match(sub: np.ndarray, ms: np.ndarray, want_sub: np.ndarray, want_ms: np.ndarray) -> np.ndarray:
@@ -381,9 +436,6 @@ def _match(sub: np.ndarray, ms: np.ndarray, want_sub: np.ndarray, want_ms: np.nd
         return np.full(len(want), -1)
     row = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
     return np.where(keys[row] == want, row, -1)
-
-
-_SHIFT = np.int64(1) << np.int64(42)  # ms since 1970 stay below 2^42 until 2109
 
 
 def _ms(column: pa.ChunkedArray) -> np.ndarray:
@@ -404,12 +456,9 @@ def _geoparquet(geoms: np.ndarray) -> dict[str, str]:
 # traj_id_col, makes points from the x/y columns and skips groups of fewer than two rows
 # (movingpandas/trajectory_collection.py, _df_to_trajectories; trajectory.py, _prepare_dataframe). A
 # timezone-aware t is converted to naive (tz_localize(None)) with a TimeZoneWarning and kept as df_orig_tz.
-def _movingpandas(run: Run, folder: Path) -> None:
-    cells = run.table("cells")
-    trips = run.table("trips")
-    steps = pc.list_flatten(trips["path"])
-    owner = pc.list_parent_indices(trips["path"])
-    where = _index(cells[schema.CELL_ID].to_numpy(), pc.struct_field(steps, schema.CELL_ID).to_numpy(), "cell_id", run)
+def _movingpandas(run: Run, out: _Files) -> None:
+    cells, trips = run.table("cells"), run.table("trips")
+    owner, where, steps = _path_steps(run, trips, cells)
     table = pa.table(
         {
             "trip_id": pc.cast(owner, pa.int64()),
@@ -421,21 +470,19 @@ def _movingpandas(run: Run, folder: Path) -> None:
             "mode": trips["mode"].take(owner),
         }
     )
-    _write_csv(table, folder / "points.csv")
-    write_table(table, folder / "points.parquet")
+    out.both("points", table)
 
 
 # --- plain CSV ---------------------------------------------------------------------------------------------
-def _csv(run: Run, folder: Path) -> None:
+def _csv(run: Run, out: _Files) -> None:
     for name in ("cells", "subscribers", "contacts", "stays"):
-        _write_csv(run.table(name), folder / f"{name}.csv")
+        out.csv(name, run.table(name))
     trips = run.table("trips")
     trip_id = pa.array(np.arange(trips.num_rows))
-    _write_csv(trips.drop_columns(["path"]).add_column(0, "trip_id", trip_id), folder / "trips.csv")
-    owner = pc.list_parent_indices(trips["path"])
-    steps = pc.list_flatten(trips["path"])
+    out.csv("trips", trips.drop_columns(["path"]).add_column(0, "trip_id", trip_id))
+    owner, _, steps = _path_steps(run, trips, run.table("cells"))
     lengths = pc.list_value_length(trips["path"]).to_numpy()
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)  # the row of each step's first step
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)  # row of the first step of each step's trip
     path = pa.table(
         {
             "trip_id": pc.cast(owner, pa.int64()),
@@ -444,29 +491,46 @@ def _csv(run: Run, folder: Path) -> None:
             "entered": pc.struct_field(steps, "entered"),
         }
     )
-    _write_csv(path, folder / "trip_path.csv")
-    _write_csv(run.table("events"), folder / "events.csv")
+    out.csv("trip_path", path)
+    out.csv("events", run.table("events"))
 
 
 # --- shared ------------------------------------------------------------------------------------------------
-def _events(run: Run, columns: list[str], event_types: tuple[str, ...] | None = None) -> pa.Table:
-    """Some columns of the events, optionally of some types only, in the canonical schema, by subscriber and time."""
+_BY_SUBSCRIBER = [(schema.SUBSCRIBER_ID, "ascending"), ("timestamp", "ascending")]
+
+
+def _events(
+    run: Run, columns: list[str], event_types: tuple[str, ...] | None = None, *, order: list | None = _BY_SUBSCRIBER
+) -> pa.Table:
+    """Some columns of the events (of some types only), in the canonical schema, sorted by ``order``."""
     target = pa.schema([schema.EVENTS.field(c) for c in columns])
     if not (run.path / "events").is_dir():
         return target.empty_table()
     where = pc.field("event_type").isin(list(event_types)) if event_types else None
     table = run.dataset("events").to_table(columns=columns, filter=where).cast(target)
-    return table.sort_by([(schema.SUBSCRIBER_ID, "ascending"), ("timestamp", "ascending")])
+    return table.sort_by(order) if order else table
+
+
+def _path_steps(run: Run, trips: pa.Table, cells: pa.Table) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """Every step of every trip's path: the row of its trip, the row of its cell in ``cells``, the steps."""
+    steps = pc.list_flatten(trips["path"])
+    where = _index(cells[schema.CELL_ID].to_numpy(), pc.struct_field(steps, schema.CELL_ID).to_numpy(), "cell_id", run)
+    return pc.list_parent_indices(trips["path"]), where, steps
 
 
 def _index(sorted_ids: np.ndarray, ids: np.ndarray, what: str, run: Run) -> np.ndarray:
-    """Positions of ``ids`` in ``sorted_ids`` (vectorised look-up)."""
+    """Positions of ``ids`` in ``sorted_ids``, a table's unique sorted key (vectorised look-up)."""
+    n = len(sorted_ids)
     if not len(ids):
         return np.zeros(0, np.int64)
-    row = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
-    if not len(sorted_ids) or not np.array_equal(sorted_ids[row], ids):
+    if n and sorted_ids[0] == 0 and sorted_ids[-1] == n - 1:  # the key is 0..n-1, as synthmob numbers things
+        row, found = ids, ids.min() >= 0 and ids.max() < n
+    else:
+        row = np.minimum(np.searchsorted(sorted_ids, ids), max(n - 1, 0))
+        found = n > 0 and np.array_equal(sorted_ids[row], ids)
+    if not found:
         raise SynthmobError(f"{run.path}: a {what} in the records is missing from its table; regenerate the run")
-    return row
+    return row.astype(np.int64, copy=False)
 
 
 def _table(values: dict[str, pa.Array | pa.ChunkedArray], name: str) -> pa.Table:
@@ -477,15 +541,7 @@ def _table(values: dict[str, pa.Array | pa.ChunkedArray], name: str) -> pa.Table
     return pa.Table.from_arrays(arrays, schema=target)
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
-    """CSV with a header; times to the millisecond (``2026-03-23 07:01:54.648Z``), nulls as empty fields."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
-            table = table.set_column(i, field.name, table[field.name].cast(pa.timestamp("ms", tz=field.type.tz)))
-    pcsv.write_csv(table, path)
-
-
-_WRITERS: dict[str, Callable[[Run, Path], None]] = {
+_WRITERS: dict[str, Callable[[Run, _Files], None]] = {
     "csv": _csv,
     "flowkit": _flowkit,
     "movingpandas": _movingpandas,

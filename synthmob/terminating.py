@@ -24,6 +24,10 @@ def terminating_legs(own: Path, positions: Path, out: Path, *, shard_size: int, 
     try:
         con.execute(f"SET threads TO {int(threads)}")
         con.execute("SET preserve_insertion_order = false")
+        try:
+            con.execute("SET enable_progress_bar = false")  # a library never prints
+        except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB draws no bar anyway
+            pass
         query = f"""
             SELECT o.counterpart_id AS subscriber_id,
                    o."timestamp" AS "timestamp",
