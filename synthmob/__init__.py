@@ -8,6 +8,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from synthmob.errors import ConfigError, OutputError, SynthmobError
+from synthmob.exports import export
 from synthmob.pipeline import generate
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
@@ -17,4 +18,14 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0"
 
-__all__ = ["ConfigError", "OutputError", "Run", "Scenario", "SynthmobError", "__version__", "generate", "load_scenario"]
+__all__ = [
+    "ConfigError",
+    "OutputError",
+    "Run",
+    "Scenario",
+    "SynthmobError",
+    "__version__",
+    "export",
+    "generate",
+    "load_scenario",
+]

@@ -152,7 +152,7 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an earlier export there")] = False,
 ) -> None:
     """Write a run in the shape another tool reads (FlowKit, scikit-mobility, trackintel, movingpandas, CSV)."""
-    from synthmob.export import export as run_export
+    from synthmob.exports import export as run_export
 
     started = time.perf_counter()
     try:

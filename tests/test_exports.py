@@ -17,7 +17,7 @@ import pytest
 import synthmob
 from synthmob import export as export_module
 from synthmob.errors import OutputError, SynthmobError
-from synthmob.export import FORMATS, export
+from synthmob.exports import FORMATS, export
 
 # FlowDB's columns in FlowDB's order, copied from Flowminder/FlowKit flowdb/sql/02_schema_events.sql and
 # 01_schema_infrastructure.sql (without the generated BIGSERIAL keys).
