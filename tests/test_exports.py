@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import synthmob
-from synthmob import export as export_module
+from synthmob import exports as export_module
 from synthmob.errors import OutputError, SynthmobError
 from synthmob.exports import FORMATS, export
 
