@@ -131,8 +131,10 @@ class Travel(_Frozen):
     walk_max_km: float = Field(1.5, gt=0.0, description="longest trip usually walked")
     walk_share: float = Field(0.8, ge=0.0, le=1.0, description="share of short trips walked")
     car_share: float = Field(0.8, ge=0.0, le=1.0, description="share of longer trips by car, for car owners")
-    car_ownership_urban: float = Field(0.45, ge=0.0, le=1.0, description="car availability in dense areas")
-    car_ownership_rural: float = Field(0.85, ge=0.0, le=1.0, description="car availability in the countryside")
+    car_ownership_urban: float = Field(0.45, ge=0.0, le=1.0, description="car availability in dense areas (MiD 2017, Nobis & Kuhnimhof 2018: 42 % of "
+        "metropolitan households have no car)")
+    car_ownership_rural: float = Field(0.85, ge=0.0, le=1.0, description="car availability in the countryside (MiD 2017: about 10 % of rural households have "
+        "no car)")
     car_overhead_s: float = Field(240.0, ge=0.0, description="parking and walking to the car, per trip")
     transit_overhead_s: float = Field(420.0, ge=0.0, description="walking to the stop and waiting, per trip")
     time_noise: float = Field(0.12, ge=0.0, le=1.0, description="log-normal sigma of a trip's duration")
@@ -282,7 +284,7 @@ class Behaviour(_Frozen):
     after_work_outing: float = Field(0.35, ge=0.0, le=1.0, description="chance of a stop on the way home")
     evening_outing: float = Field(0.2, ge=0.0, le=1.0, description="chance of an evening outing from home")
     outings_weekday: float = Field(1.3, ge=0.0, le=10.0, description="mean outings on a free weekday")
-    outings_weekend: float = Field(1.6, ge=0.0, le=10.0, description="mean outings on a weekend day")
+    outings_weekend: float = Field(1.6, ge=0.0, le=10.0, description="mean outings on a weekend day (MiD 2017: 3.1 trips per person and day in all)")
     outings_visitor: float = Field(3.0, ge=0.0, le=10.0, description="mean outings a day for a visitor")
     chain_probability: float = Field(
         0.4, ge=0.0, le=1.0, description="chance that an outing goes on to another place before home"
