@@ -379,3 +379,27 @@ def test_ctrl_c_during_generation_leaves_no_output(work, monkeypatch):
     assert "Traceback" not in result.output
     assert "interrupted; no output was left behind" in result.stderr
     assert tree(work) == []
+
+
+# --- export ---------------------------------------------------------------------------------------------------
+def test_export_writes_a_format_and_lists_its_files(work, tiny_run):
+    result = invoke("export", tiny_run.path, "--format", "movingpandas", "--out", work / "mp")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert result.stdout.startswith(f"wrote movingpandas export of {tiny_run.path} to {work / 'mp'}")
+    assert "  points.parquet" in result.stdout and "  export.json" in result.stdout
+    assert (work / "mp" / "points.csv").is_file()
+
+
+def test_export_unknown_format_is_one_line_and_writes_nothing(work, tiny_run):
+    line = user_error(invoke("export", tiny_run.path, "--format", "gpx", "--out", work / "x"))
+    assert line == "error: export format: got 'gpx'; valid formats are csv, flowkit, movingpandas, skmob, trackintel"
+    assert tree(work) == []
+
+
+def test_export_of_a_folder_that_is_not_a_run(work):
+    (work / "nothing").mkdir()
+    line = user_error(invoke("export", work / "nothing", "--format", "csv"))
+    assert line == (
+        f"error: {work / 'nothing'}: not a synthmob run (no manifest.json); give a folder made by 'synthmob generate'"
+    )
+    assert tree(work) == ["nothing"]
