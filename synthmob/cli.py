@@ -167,6 +167,31 @@ def export(
         print(f"  {path.relative_to(folder)}")
 
 
+@app.command()
+def realism(
+    run: Annotated[str, typer.Argument(help="a run folder written by 'synthmob generate'", show_default=False)],
+    strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a statistic is out of its range")] = False,
+) -> None:
+    """Score a run against published human-mobility statistics; write RUN/realism.json."""
+    from synthmob.realism import failures, format_table, scorecard, write_json
+    from synthmob.run import Run
+
+    started = time.perf_counter()
+    try:
+        handle = Run(run)
+        rows = scorecard(handle)
+        path = write_json(handle, rows)
+    except SynthmobError as error:
+        raise _fail(error) from None
+    print(format_table(rows))
+    print(f"\nwrote {path} in {time.perf_counter() - started:.1f} s")
+    bad = failures(rows)
+    if strict and bad:
+        names = ", ".join(row.statistic for row in bad)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"out of range: {names}", markup=False)
+        raise typer.Exit(1)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 

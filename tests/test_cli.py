@@ -403,3 +403,37 @@ def test_export_of_a_folder_that_is_not_a_run(work):
         f"error: {work / 'nothing'}: not a synthmob run (no manifest.json); give a folder made by 'synthmob generate'"
     )
     assert tree(work) == ["nothing"]
+
+
+# --- realism ----------------------------------------------------------------------------------------------------
+def test_realism_prints_the_scorecard_and_writes_it(tmp_path):
+    import synthmob
+
+    run = synthmob.generate("tiny", out=tmp_path / "run")
+    result = invoke("realism", run.path)
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert "jump length" in result.stdout and "published" in result.stdout
+    assert f"wrote {run.path / 'realism.json'}" in result.stdout
+    assert (run.path / "realism.json").is_file()
+
+
+@pytest.mark.parametrize("within", [True, False, None])
+def test_realism_strict_fails_only_on_a_statistic_out_of_range(tmp_path, monkeypatch, within):
+    import synthmob
+    import synthmob.realism as realism
+
+    run = synthmob.generate("tiny", out=tmp_path / "run")
+    row = realism.Row("made-up statistic", 1.0, 2.0, "1 ± 0.1", 0.9, 1.1, "nobody", within, "")
+    monkeypatch.setattr(realism, "scorecard", lambda handle: [row])
+    result = invoke("realism", run.path, "--strict")
+    if within is False:
+        assert result.exit_code == 1
+        assert result.stderr.strip() == "out of range: made-up statistic"
+    else:
+        assert result.exit_code == 0, (result.stderr, result.exception)
+
+
+def test_realism_of_a_folder_that_is_not_a_run(work):
+    (work / "nothing").mkdir()
+    line = user_error(invoke("realism", work / "nothing"))
+    assert line.startswith(f"error: {work / 'nothing'}: not a synthmob run")

@@ -1,0 +1,394 @@
+"""A scorecard of a run against the published statistics of human mobility in ``/work/shared/REALISM.md``.
+
+:func:`scorecard` measures every statistic twice, on the ground truth (stays, trips) and on the operator's
+records (events), with the vectorised measures of :mod:`synthmob.metrics` and the maximum-likelihood fits of
+:mod:`synthmob.fits`, and returns one :class:`Row` per statistic. A row says whether the *observed* value
+(the records', as published numbers are almost all measured on CDRs) lies in the published range; where a
+row does not apply (a cut-off far beyond the region's size, a fit on too little data) ``within`` is
+``None`` and ``note`` says why. :func:`write_json` stores the rows as ``<run>/realism.json``;
+:func:`format_table` renders them as plain text; :func:`failures` picks the rows outside their range.
+
+Sources of the published ranges
+-------------------------------
+- González, Hidalgo & Barabási, Nature 453, 779 (2008): jump lengths and radii of gyration (parameters
+  via secondary sources, as REALISM.md says).
+- Song, Koren, Wang & Barabási, Nature Physics 6, 818 (2010): exploration, waiting times, S(t), f_k.
+- Kung, Greco, Sobolevsky & Ratti, PLoS ONE 9, e96180 (2014): about one hour of travel a day.
+- Barlacchi et al., Scientific Data 2, 150055 (2015): night trough in phone activity.
+- Jiang, Xie, Li, Podobnik, Zhou & Stanley, arXiv:1301.7173: bursty (Weibull shape < 1) inter-event times.
+
+Examples
+--------
+>>> row = _row("ζ", 1.15, 1.4, "1.2 ± 0.1", 1.1, 1.3, "Song 2010")
+>>> row.within
+False
+>>> [r.statistic for r in failures([row])]
+['ζ']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from synthmob import fits, metrics, schema
+
+if TYPE_CHECKING:
+    from synthmob.run import Run
+
+#: Fewest values a distribution fit is attempted on; below this a row reports "too little data".
+MIN_SAMPLE = 50
+
+_GONZALEZ = "González et al., Nature 453 (2008)"
+_SONG = "Song et al., Nat. Phys. 6 (2010)"
+_KUNG = "Kung et al., PLoS ONE 9 (2014)"
+_BARLACCHI = "Barlacchi et al., Sci. Data 2 (2015)"
+_JIANG = "Jiang et al., arXiv:1301.7173"
+_ORDER = "REALISM.md (order of magnitude)"
+
+#: Published offsets and cut-offs (km) of the truncated power laws (González et al. 2008).
+JUMP_OFFSET_KM, JUMP_KAPPA_KM = 1.5, 400.0
+RG_OFFSET_KM, RG_KAPPA_KM = 5.8, 350.0
+#: Lower end (km, h) of the fitted range of jump lengths, radii of gyration and waiting times.
+X_MIN_KM, X_MIN_H = 1.0, 1.0
+#: Event types a subscriber starts (activity), as opposed to signalling (handovers, location updates).
+ACTIVITY_TYPES = ("voice", "sms", "data")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One statistic of the scorecard.
+
+    Attributes
+    ----------
+    statistic : str
+        What is measured, with its fixed parameters.
+    truth, observed : float or None
+        The value on the ground truth and on the operator's records; ``None`` when not measured or when
+        the fit failed (``note`` says why).
+    published : str
+        The published value as the source states it, e.g. ``"1.75 ± 0.15"``.
+    low, high : float or None
+        The accepted range; ``None`` when there is none to compare with.
+    source : str
+        Short citation of the published value.
+    within : bool or None
+        Whether the observed value (the truth, for truth-only rows; ``note`` says so) lies in
+        ``[low, high]``; ``None`` when the row does not apply.
+    note : str
+        Why a row does not apply, or the 95 % intervals and sample sizes of the fits.
+    """
+
+    statistic: str
+    truth: float | None
+    observed: float | None
+    published: str
+    low: float | None
+    high: float | None
+    source: str
+    within: bool | None
+    note: str = ""
+
+
+# --- building rows --------------------------------------------------------------------------------------
+def _finite(value: Any) -> float | None:
+    """A plain float, or ``None`` for missing, NaN and infinite values (so that rows are valid JSON)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _row(statistic: str, truth: Any, observed: Any, published: str, low: float | None, high: float | None,
+         source: str, note: str = "", *, judge: str = "observed") -> Row:
+    """Build a :class:`Row`, deciding ``within`` on ``observed`` (or on ``truth`` with ``judge="truth"``).
+
+    ``within`` is ``None`` when the judged value or either bound is missing.
+
+    Examples
+    --------
+    >>> _row("β", 1.7, 1.75, "1.75 ± 0.15", 1.6, 1.9, "González 2008").within
+    True
+    >>> _row("β", 1.7, None, "1.75 ± 0.15", 1.6, 1.9, "González 2008").within is None
+    True
+    """
+    truth, observed = _finite(truth), _finite(observed)
+    value = truth if judge == "truth" else observed
+    within = None if value is None or low is None or high is None else bool(low <= value <= high)
+    return Row(statistic, truth, observed, published, low, high, source, within, note)
+
+
+def _ci(label: str, fit: fits.Fit, key: str, transform: Callable[[float], float] = lambda v: v) -> str:
+    low, high = (transform(v) for v in fit.ci[key])
+    return f"{label} 95% CI [{low:.3g}, {high:.3g}] (n={fit.n})"
+
+
+def _attempt(fit: Callable[[], fits.Fit]) -> tuple[fits.Fit | None, str]:
+    """Run a fit; on too little or degenerate data return ``(None, reason)`` instead of raising."""
+    try:
+        return fit(), ""
+    except (fits.FitInputError, np.linalg.LinAlgError, ZeroDivisionError) as error:
+        return None, str(error)
+
+
+def _need(n: int, what: str) -> None:
+    """Refuse a fit on fewer than :data:`MIN_SAMPLE` observations."""
+    if n < MIN_SAMPLE:
+        raise fits.FitInputError(f"too little data: {n} {what}, need {MIN_SAMPLE}")
+
+
+def _pair(make: Callable[[Any], fits.Fit], truth_x: Any, observed_x: Any,
+          ) -> tuple[tuple[fits.Fit | None, str], tuple[fits.Fit | None, str]]:
+    """Fit the truth and the records the same way, each as :func:`_attempt` does."""
+    return _attempt(lambda: make(truth_x)), _attempt(lambda: make(observed_x))
+
+
+def _note(truth: tuple[fits.Fit | None, str], observed: tuple[fits.Fit | None, str], key: str,
+          transform: Callable[[float], float] = lambda v: v) -> str:
+    parts = []
+    for label, (fit, reason) in (("observed", observed), ("truth", truth)):
+        parts.append(_ci(label, fit, key, transform) if fit is not None else f"{label}: no fit ({reason})")
+    return "; ".join(parts)
+
+
+def _param(result: tuple[fits.Fit | None, str], key: str, shift: float = 0.0) -> float | None:
+    fit = result[0]
+    return None if fit is None else fit.params[key] + shift
+
+
+# --- the measures ---------------------------------------------------------------------------------------
+def _tpl(x: np.ndarray, *, x_min: float, offset: float) -> fits.Fit:
+    x = np.asarray(x, dtype=np.float64)
+    _need(int(np.count_nonzero(x >= x_min)), f"values >= {x_min:g}")
+    return fits.truncated_power_law(x[x > 0], x_min=x_min, offset=offset)
+
+
+def _power_law_rows(name: str, symbol: str, truth_x: np.ndarray, observed_x: np.ndarray, *, offset: float,
+                    kappa: float, published: str, low: float, high: float, scale_note: str,
+                    applies: bool) -> list[Row]:
+    truth, observed = _pair(lambda x: _tpl(x, x_min=X_MIN_KM, offset=offset), truth_x, observed_x)
+    exponent = _row(f"{name} {symbol} (offset {offset:g} km, ≥ {X_MIN_KM:g} km)", _param(truth, "beta"),
+                    _param(observed, "beta"), published, low, high, _GONZALEZ, _note(truth, observed, "beta"))
+    cut_note = _note(truth, observed, "kappa") if applies else f"does not apply: {scale_note}, far below κ ≈ {kappa:g} km"
+    cutoff = _row(f"{name} cut-off κ (km)", _param(truth, "kappa"), _param(observed, "kappa"),
+                  f"≈ {kappa:g} km (country scale)", None, None, _GONZALEZ, cut_note)
+    if applies:  # compare within a factor of two of the published cut-off
+        cutoff = _row(cutoff.statistic, cutoff.truth, cutoff.observed, cutoff.published, kappa / 2, kappa * 2,
+                      cutoff.source, cut_note)
+    return [exponent, cutoff]
+
+
+def _place_counts(v: metrics.Visits) -> tuple[np.ndarray, np.ndarray]:
+    """Visits per (subscriber, cell): the counts and their subscriber, for :func:`fits.zipf_rank`."""
+    if len(v.subscriber) == 0:
+        return np.zeros(0), np.zeros(0, np.int64)
+    order = np.lexsort((v.cell, v.subscriber))
+    sub, cell = v.subscriber[order], v.cell[order]
+    head = np.flatnonzero(np.r_[True, (sub[1:] != sub[:-1]) | (cell[1:] != cell[:-1])])
+    return np.diff(np.r_[head, len(sub)]).astype(np.float64), sub[head]
+
+
+def _growth(v: metrics.Visits, days: int) -> fits.Fit:
+    bins = np.arange(24.0, 24.0 * days + 1.0, 1.0)
+    if len(bins) < 3:
+        raise fits.FitInputError(f"too little data: the run lasts {days} day(s); S(t) is fitted from 24 h on, need ≥ 3 hourly points")
+    s = metrics.distinct_places(v.subscriber, v.start_ms, v.cell, bins=bins)
+    return fits.growth_exponent(bins, s)
+
+
+def _exploration(v: metrics.Visits) -> fits.Fit:
+    S, new = metrics.exploration(v.subscriber, v.start_ms, v.cell)
+    _need(len(S), "steps")
+    return fits.exploration(S, new)
+
+
+def _zipf(v: metrics.Visits) -> fits.Fit:
+    counts, user = _place_counts(v)
+    _need(int(counts.sum()), "visits")
+    return fits.zipf_rank(counts, user=user)
+
+
+def _night_day_ratio(time: np.ndarray, timezone: str) -> float | None:
+    """Mean weekday share of records per hour at 02–05 local over that at 10–18 local (Barlacchi 2015)."""
+    profile = metrics.weekly_profile(time, timezone=timezone).reshape(7, 24)[:5]
+    day = profile[:, 10:18].mean()
+    return None if len(time) == 0 or day == 0 else float(profile[:, 2:5].mean() / day)
+
+
+def scorecard(run: Run) -> list[Row]:
+    """Measure a run against every published statistic of REALISM.md.
+
+    Each statistic is computed on the ground truth (stays and trips) and on the operator's records
+    (events), vectorised over all subscribers; ``within`` judges the records' value unless the row's note
+    says otherwise. Fits on too little data give ``None`` with the reason in ``note``; a valid run never
+    raises.
+
+    Parameters
+    ----------
+    run : synthmob.Run
+        A generated run.
+
+    Returns
+    -------
+    list of Row
+        In order: jump-length β and κ, radius-of-gyration β_r and κ, exploration ρ and γ, waiting-time β,
+        S(t) exponent μ, visit-frequency ζ, travel hours per day, night/day activity ratio, voice+SMS
+        records per active day, and the Weibull shape of inter-event times.
+    """
+    scenario = run.manifest["scenario"]
+    timezone, days = scenario["timezone"], int(scenario["days"])
+    width, height = float(scenario["world"]["width_km"]), float(scenario["world"]["height_km"])
+    diagonal = math.hypot(width, height)
+    scale = f"region {width:g} × {height:g} km (diagonal {diagonal:.0f} km)"
+
+    events = run.table("events")
+    e_sub, e_t = events[schema.SUBSCRIBER_ID].to_numpy(), metrics.to_ms(events["timestamp"])
+    e_cell = events[schema.CELL_ID].to_numpy()
+    # Masks by event type in Arrow: converting millions of strings to numpy would cost more than the fits.
+    active = pc.is_in(events["event_type"], value_set=pa.array(ACTIVITY_TYPES)).to_numpy(zero_copy_only=False)
+    outgoing = pc.and_(pc.is_in(events["event_type"], value_set=pa.array(["voice", "sms"])),
+                       pc.fill_null(pc.equal(events["direction"], "out"), False)).to_numpy(zero_copy_only=False)
+    truth_v, record_v = metrics.truth_visits(run), metrics.record_visits(run, events=events)
+
+    rows: list[Row] = []
+    # 1-3: jumps and radii of gyration, truncated power laws (González et al. 2008).
+    jumps = [metrics.jump_lengths(v.subscriber, v.start_ms, v.cell, v.x_m, v.y_m, end=v.end_ms)[1]
+             for v in (truth_v, record_v)]
+    rows += _power_law_rows("jump length", "β", *jumps, offset=JUMP_OFFSET_KM, kappa=JUMP_KAPPA_KM,
+                            published="1.75 ± 0.15", low=1.60, high=1.90, scale_note=scale,
+                            applies=diagonal >= JUMP_KAPPA_KM)
+    radii = [metrics.radius_of_gyration(v.subscriber, v.x_m, v.y_m)[1] for v in (truth_v, record_v)]
+    rows += _power_law_rows("radius of gyration", "β_r", *radii, offset=RG_OFFSET_KM, kappa=RG_KAPPA_KM,
+                            published="1.65 ± 0.15", low=1.50, high=1.80, scale_note=scale,
+                            applies=diagonal >= RG_KAPPA_KM)
+
+    # 4: exploration versus return, P_new = ρ S^-γ (Song et al. 2010).
+    truth, observed = _pair(_exploration, truth_v, record_v)
+    rows.append(_row("exploration ρ", _param(truth, "rho"), _param(observed, "rho"), "0.6 ± 0.2", 0.4, 0.8,
+                     _SONG, _note(truth, observed, "rho")))
+    rows.append(_row("exploration γ", _param(truth, "gamma"), _param(observed, "gamma"), "0.21 ± 0.04",
+                     0.17, 0.25, _SONG, _note(truth, observed, "gamma")))
+
+    # 5: waiting times ≥ 1 h, P(Δt) ∝ Δt^-(1+β) e^(-Δt/τ); truth: stays, records: gaps between
+    # consecutive voice/SMS/data records at one cell. Song et al. measured gaps between CDR events;
+    # periodic location updates (every 54 min by default) would cap every gap below the 1 h fitted range.
+    stays_h = metrics.waiting_times(truth_v.subscriber, truth_v.start_ms, truth_v.end_ms)[1]
+    gaps_h = metrics.record_gaps(e_sub[active], e_t[active], e_cell[active])[1]
+    truth, observed = _pair(lambda x: _tpl(x, x_min=X_MIN_H, offset=0.0), stays_h, gaps_h)
+    rows.append(_row(f"waiting time β (≥ {X_MIN_H:g} h)", _param(truth, "beta", -1.0),
+                     _param(observed, "beta", -1.0), "0.8 ± 0.1", 0.7, 0.9, _SONG,
+                     "observed on voice/SMS/data records only; "
+                     + _note(truth, observed, "beta", lambda b: b - 1.0)))
+
+    # 6: distinct places S(t) ∝ t^μ, on the mean curve in hourly bins from 24 h on (Song et al. 2010).
+    truth, observed = _pair(lambda v: _growth(v, days), truth_v, record_v)
+    rows.append(_row("distinct places S(t) μ (t ≥ 24 h)", _param(truth, "mu"), _param(observed, "mu"), "≈ 0.6",
+                     0.5, 0.7, _SONG, _note(truth, observed, "mu")))
+
+    # 7: visit frequency by rank, f_k ∝ k^-ζ (Song et al. 2010).
+    truth, observed = _pair(_zipf, truth_v, record_v)
+    rows.append(_row("visit frequency ζ", _param(truth, "zeta"), _param(observed, "zeta"), "1.2 ± 0.1", 1.1, 1.3,
+                     _SONG, _note(truth, observed, "zeta")))
+
+    # 8: hours of travel per subscriber-day with travel (Kung et al. 2014); ground truth only.
+    trips = run.table("trips")
+    hours = metrics.travel_time_per_day(trips[schema.SUBSCRIBER_ID].to_numpy(), metrics.to_ms(trips["depart"]),
+                                        metrics.to_ms(trips["arrive"]), timezone=timezone)[2]
+    travel_note = (f"truth only, judged on truth (mean over {len(hours)} subscriber-days with travel)" if len(hours)
+                   else "truth only; no trips in the run")
+    rows.append(_row("travel time per day (h)", hours.mean() if len(hours) else None, None, "about 1 h", 0.7, 1.3,
+                     _KUNG, travel_note, judge="truth"))
+
+    # 9-11: the operator's records only.
+    ratio = _night_day_ratio(e_t[active], timezone)
+    rows.append(_row("night/day activity, weekdays (02–05 : 10–18 local)", None, ratio, "night trough", 0.0, 0.35,
+                     _BARLACCHI, "records only (voice, SMS, data)" if ratio is not None
+                     else "records only; no weekday daytime voice/SMS/data records"))
+
+    per_day = metrics.records_per_subscriber_day(e_sub[outgoing], e_t[outgoing], timezone=timezone)[2]
+    rows.append(_row("voice+SMS out per active subscriber-day (median)", None,
+                     np.median(per_day) if len(per_day) else None, "a few to ~10", 2.0, 12.0, _ORDER,
+                     f"records only; {len(per_day)} active subscriber-days" if len(per_day)
+                     else "records only; no outgoing voice/SMS records"))
+
+    gaps_s = metrics.inter_event_times(e_sub[active], e_t[active])
+    gaps_s = gaps_s[gaps_s > 0]
+    def weibull() -> fits.Fit:
+        _need(len(gaps_s), "positive inter-event times")
+        return fits.weibull(gaps_s)
+
+    shape, reason = _attempt(weibull)
+    rows.append(_row("inter-event times, Weibull shape (pooled)", None, _param((shape, reason), "shape"),
+                     "bursty: shape < 1", 0.2, 1.0, _JIANG,
+                     "records only (voice, SMS, data; zero gaps dropped); "
+                     + (_ci("observed", shape, "shape") if shape is not None else f"no fit ({reason})")))
+    return rows
+
+
+# --- output ---------------------------------------------------------------------------------------------
+def failures(rows: list[Row]) -> list[Row]:
+    """The rows whose value lies outside the published range (``within is False``), for ``--strict``."""
+    return [row for row in rows if row.within is False]
+
+
+def to_json(rows: list[Row]) -> dict[str, Any]:
+    """The rows as a JSON-ready mapping ``{"statistics": [{field: value, ...}, ...]}``.
+
+    Examples
+    --------
+    >>> to_json([_row("ζ", None, 1.2, "1.2 ± 0.1", 1.1, 1.3, "Song 2010")])["statistics"][0]["within"]
+    True
+    """
+    return {"statistics": [asdict(row) for row in rows]}
+
+
+def from_json(data: dict[str, Any]) -> list[Row]:
+    """The rows of a mapping made by :func:`to_json` (or read from ``realism.json``)."""
+    return [Row(**item) for item in data["statistics"]]
+
+
+def write_json(run: Run, rows: list[Row]) -> Path:
+    """Write ``<run>/realism.json``: the rows, the scenario's name and seed, and the synthmob version.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    # Imported here, not at the top, so that the package itself may import this module.
+    from synthmob import __version__
+
+    scenario = run.manifest["scenario"]
+    data = {"scenario": scenario.get("name"), "seed": scenario.get("seed"), "synthmob_version": __version__,
+            **to_json(rows)}
+    path = Path(run.path) / "realism.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def format_table(rows: list[Row]) -> str:
+    """Plain fixed-width text: statistic, truth, observed, published, within (yes/no/n.a.), source.
+
+    Examples
+    --------
+    >>> print(format_table([_row("ζ", None, 1.25, "1.2 ± 0.1", 1.1, 1.3, "Song 2010")]))
+    statistic  truth  observed  published  within  source
+    ζ          —      1.25      1.2 ± 0.1  yes     Song 2010
+    """
+    header = ("statistic", "truth", "observed", "published", "within", "source")
+    body = [(r.statistic, _cell(r.truth), _cell(r.observed), r.published,
+             {True: "yes", False: "no", None: "n.a."}[r.within], r.source) for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *body])

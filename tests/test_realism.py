@@ -1,0 +1,130 @@
+"""Tests of the realism scorecard: its rows on a tiny run, JSON, the table, failures and the range check."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from synthmob import realism
+from synthmob.realism import Row
+
+
+@pytest.fixture(scope="module")
+def rows(tiny_run):
+    return realism.scorecard(tiny_run)
+
+
+def test_every_row_has_the_right_fields(rows):
+    assert len(rows) == 13
+    assert len({r.statistic for r in rows}) == len(rows)
+    for r in rows:
+        assert isinstance(r, Row)
+        assert isinstance(r.statistic, str) and r.statistic
+        assert isinstance(r.published, str) and r.published
+        assert isinstance(r.source, str) and r.source
+        assert isinstance(r.note, str)
+        for value in (r.truth, r.observed, r.low, r.high):
+            assert value is None or (type(value) is float and np.isfinite(value))
+        assert r.within is None or type(r.within) is bool
+
+
+def test_within_is_decided_on_the_observed_value_or_the_truth_when_the_note_says_so(rows):
+    for r in rows:
+        judged = r.truth if "judged on truth" in r.note else r.observed
+        if judged is None or r.low is None or r.high is None:
+            assert r.within is None
+        else:
+            assert r.within == (r.low <= judged <= r.high)
+
+
+def test_rows_that_do_not_apply_or_cannot_be_fitted_say_why(rows):
+    by_name = {r.statistic: r for r in rows}
+    cutoff = by_name["jump length cut-off κ (km)"]
+    assert cutoff.within is None and "does not apply" in cutoff.note and "4 × 4 km" in cutoff.note
+    # the tiny run lasts one day: S(t) from 24 h on has no curve to fit
+    growth = by_name["distinct places S(t) μ (t ≥ 24 h)"]
+    assert growth.observed is None and growth.truth is None and growth.within is None
+    assert "too little data" in growth.note
+    for r in rows:
+        if r.within is None:
+            assert r.note
+
+
+def test_records_only_and_truth_only_rows(rows):
+    by_name = {r.statistic: r for r in rows}
+    travel = by_name["travel time per day (h)"]
+    assert travel.observed is None and travel.truth is not None and "truth only" in travel.note
+    for name in ("night/day activity, weekdays (02–05 : 10–18 local)",
+                 "voice+SMS out per active subscriber-day (median)",
+                 "inter-event times, Weibull shape (pooled)"):
+        assert by_name[name].truth is None and by_name[name].observed is not None
+
+
+def test_json_round_trips(rows, tiny_run):
+    data = json.loads(json.dumps(realism.to_json(rows), allow_nan=False))
+    assert realism.from_json(data) == rows
+    path = realism.write_json(tiny_run, rows)
+    try:
+        written = json.loads(path.read_text(encoding="utf-8"))
+    finally:
+        path.unlink()  # the run fixture is shared and read-only for other tests
+    assert written["scenario"] == "tiny" and written["seed"] == tiny_run.manifest["scenario"]["seed"]
+    assert isinstance(written["synthmob_version"], str)
+    assert realism.from_json(written) == rows
+
+
+def test_format_table_lists_every_statistic(rows):
+    table = realism.format_table(rows)
+    lines = table.splitlines()
+    assert lines[0].split() == ["statistic", "truth", "observed", "published", "within", "source"]
+    assert len(lines) == len(rows) + 1
+    for r, line in zip(rows, lines[1:]):
+        assert line.startswith(r.statistic)
+        assert {True: " yes ", False: " no ", None: " n.a. "}[r.within] in line
+        assert r.source in line
+
+
+def _hand(name: str, within: bool | None) -> Row:
+    return Row(name, None, 1.0, "1", 0.0, 2.0, "here", within, "")
+
+
+def test_failures_returns_exactly_the_rows_outside_their_range():
+    rows = [_hand("a", True), _hand("b", False), _hand("c", None), _hand("d", False)]
+    assert realism.failures(rows) == [rows[1], rows[3]]
+    assert realism.failures([]) == []
+
+
+def test_row_judges_the_bounds_inclusively_and_missing_values_as_not_applicable():
+    assert realism._row("x", None, 1.6, "p", 1.6, 1.9, "s").within is True
+    assert realism._row("x", None, 1.91, "p", 1.6, 1.9, "s").within is False
+    assert realism._row("x", None, float("nan"), "p", 1.6, 1.9, "s").within is None
+    assert realism._row("x", 1.7, None, "p", 1.6, 1.9, "s").within is None
+    assert realism._row("x", 1.7, None, "p", 1.6, 1.9, "s", judge="truth").within is True
+    assert realism._row("x", None, 1.7, "p", None, None, "s").within is None
+    row = realism._row("x", np.float64(1.0), np.inf, "p", 0.0, 2.0, "s")
+    assert type(row.truth) is float and row.observed is None
+
+
+@pytest.mark.parametrize(("beta", "within"), [(1.75, True), (2.3, False)])
+def test_a_known_jump_length_sample_gives_its_exponent_and_verdict(beta, within):
+    # (x + Δr0) is Pareto above x_min + Δr0 = 2.5 km, so p(x) ∝ (x + 1.5)^-β for x ≥ 1 km, with no cut-off.
+    rng = np.random.default_rng(0)
+    x = 2.5 * rng.random(5000) ** (-1.0 / (beta - 1.0)) - realism.JUMP_OFFSET_KM
+    fit = realism._tpl(x, x_min=realism.X_MIN_KM, offset=realism.JUMP_OFFSET_KM)
+    assert fit.ci["beta"][0] < beta < fit.ci["beta"][1]
+    assert abs(fit.params["beta"] - beta) < 0.05
+    row = realism._row("jump length β", None, fit.params["beta"], "1.75 ± 0.15", 1.60, 1.90, "González 2008")
+    assert row.within is within
+
+
+def test_a_fit_on_too_little_data_is_refused_with_a_reason():
+    fit, reason = realism._attempt(lambda: realism._tpl(np.array([2.0, 3.0]), x_min=1.0, offset=1.5))
+    assert fit is None and "too little data" in reason
+
+
+def test_rows_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        _hand("a", True).within = False  # type: ignore[misc]
