@@ -2,7 +2,9 @@
 
 Cells are nodes (with position and attributes); an edge joins two cells whose coverage polygons share a
 boundary and carries its road distance and a travel time for each mode. Speeds move from rural to urban
-values with the logarithm of density at the edge's midpoint. Shortest-time paths between every pair of
+values with the logarithm of density at the edge's midpoint. Edges on a *trunk corridor* (the shortest
+chain of cells between two nearby towns, or a town and the largest city: where motorways and regional
+rail run) are faster, so that long trips are not made at country-lane and bus speeds. Shortest-time paths between every pair of
 cells are computed once per world with scipy's sparse-graph Dijkstra (much faster than per-query networkx);
 a trip reads its duration and route from those tables.
 """
@@ -41,6 +43,46 @@ def speeds_mps(travel: Travel, density_per_km2: np.ndarray) -> dict[str, np.ndar
     return {mode: v / 3.6 for mode, v in kmh.items()}
 
 
+def trunk_edges(x_m: np.ndarray, y_m: np.ndarray, pairs: np.ndarray, hubs: np.ndarray, *, nearest: int = 3) -> np.ndarray:
+    """Which edges (rows of ``pairs``) lie on a trunk corridor between hub cells.
+
+    Each hub is linked to its ``nearest`` nearest hubs and to the first hub (the largest settlement); a
+    link follows the shortest-distance chain of neighbouring cells.
+
+    Examples
+    --------
+    Four cells in a row; a corridor between the two ends covers every edge:
+
+    >>> x = np.array([0.0, 1.0, 2.0, 3.0]); y = np.zeros(4)
+    >>> trunk_edges(x, y, np.array([[0, 1], [1, 2], [2, 3]]), np.array([0, 3])).tolist()
+    [True, True, True]
+    """
+    n = len(x_m)
+    on = np.zeros(len(pairs), dtype=bool)
+    hubs = np.asarray(hubs, dtype=np.int64)
+    hubs = hubs[np.sort(np.unique(hubs, return_index=True)[1])]  # distinct, in the order given
+    if len(hubs) < 2 or len(pairs) == 0:
+        return on
+    i, j = pairs[:, 0], pairs[:, 1]
+    length = np.hypot(x_m[i] - x_m[j], y_m[i] - y_m[j])
+    matrix = csr_array((np.maximum(length, 1e-3), (i, j)), shape=(n, n))
+    _, pred = dijkstra(matrix, directed=False, indices=hubs, return_predecessors=True)
+    gap = np.hypot(x_m[hubs][:, None] - x_m[hubs][None, :], y_m[hubs][:, None] - y_m[hubs][None, :])
+    np.fill_diagonal(gap, np.inf)
+    links = {(a, b) for a in range(len(hubs)) for b in np.argsort(gap[a])[: min(nearest, len(hubs) - 1)]}
+    links |= {(a, 0) for a in range(1, len(hubs))}
+    index = {(int(a), int(b)): k for k, (a, b) in enumerate(pairs)}
+    for a, b in links:
+        node, row = int(hubs[b]), pred[a]
+        while node != hubs[a] and node >= 0:
+            prev = int(row[node])
+            k = index.get((prev, node), index.get((node, prev)))
+            if k is not None:
+                on[k] = True
+            node = prev
+    return on
+
+
 @dataclass(frozen=True)
 class Routes:
     """All-pairs shortest-time tables for one mode.
@@ -72,8 +114,13 @@ def build_graph(
     edge_density_per_km2: np.ndarray,
     travel: Travel,
     node_attributes: dict[str, np.ndarray],
+    trunk: np.ndarray | None = None,
 ) -> nx.Graph:
-    """The cell graph: nodes with attributes, edges with ``distance_m`` and ``time_<mode>_s``."""
+    """The cell graph: nodes with attributes, edges with ``distance_m``, ``trunk`` and ``time_<mode>_s``.
+
+    On a ``trunk`` edge cars and public transport go at the trunk speeds of ``travel``, slowed in dense
+    centres (to half in a core) but never below the ordinary speed there.
+    """
     graph = nx.Graph()
     n = len(x_m)
     names = list(node_attributes)
@@ -82,9 +129,14 @@ def build_graph(
     i, j = pairs[:, 0], pairs[:, 1]
     distance = np.hypot(x_m[i] - x_m[j], y_m[i] - y_m[j]) * travel.detour_factor
     speeds = speeds_mps(travel, edge_density_per_km2)
+    trunk = np.zeros(len(pairs), dtype=bool) if trunk is None else np.asarray(trunk, dtype=bool)
+    slow = 1.0 - 0.5 * urbanity(edge_density_per_km2)
+    for mode, kmh in (("car", travel.trunk_car_kmh), ("transit", travel.trunk_transit_kmh)):
+        speeds[mode] = np.where(trunk, np.maximum(speeds[mode], kmh / 3.6 * slow), speeds[mode])
     times = {mode: distance / speeds[mode] for mode in MODES}
     graph.add_edges_from(
-        (int(a), int(b), {"distance_m": float(d), **{f"time_{m}_s": float(times[m][k]) for m in MODES}})
+        (int(a), int(b), {"distance_m": float(d), "trunk": bool(trunk[k]),
+                          **{f"time_{m}_s": float(times[m][k]) for m in MODES}})
         for k, (a, b, d) in enumerate(zip(i, j, distance))
     )
     return graph

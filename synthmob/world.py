@@ -15,7 +15,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from synthmob import schema
-from synthmob.cellgraph import Routes, all_pairs, build_graph
+from synthmob.cellgraph import Routes, all_pairs, build_graph, trunk_edges
 from synthmob.network import RadioNetwork, build_network, neighbours, raster
 from synthmob.scenario import World as WorldConfig
 from synthmob.settlements import Settlements, place_settlements
@@ -151,6 +151,8 @@ def build_world(config: WorldConfig, *, rng: np.random.Generator) -> World:
     x, y = network.cell_x_m, network.cell_y_m
     mid_density = settlements.density((x[pairs[:, 0]] + x[pairs[:, 1]]) / 2, (y[pairs[:, 0]] + y[pairs[:, 1]]) / 2)
     lat, lon = to_latlon(config, network.site_x_m[network.cell_site], network.site_y_m[network.cell_site])
+    towns = np.flatnonzero(settlements.kind != "village")  # largest first
+    _, hubs = cKDTree(np.column_stack([x, y])).query(np.column_stack([settlements.x_m[towns], settlements.y_m[towns]]))
     graph = build_graph(
         x,
         y,
@@ -169,6 +171,7 @@ def build_world(config: WorldConfig, *, rng: np.random.Generator) -> World:
             "residents": residents,
             "jobs": jobs,
         },
+        trunk=trunk_edges(x, y, pairs, np.asarray(hubs)),
     )
     routes = all_pairs(graph)
     return World(

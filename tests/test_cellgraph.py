@@ -9,7 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthmob.cellgraph import Routes, all_pairs, build_graph, speeds_mps, urbanity
+from synthmob.cellgraph import Routes, all_pairs, build_graph, speeds_mps, trunk_edges, urbanity
 from synthmob.network import neighbours
 from synthmob.scenario import Travel, load_scenario
 from synthmob.schema import MODES
@@ -57,9 +57,10 @@ def test_edge_distances_and_times(world):
         assert all(t > 0 for t in times.values())
         assert times["walk"] > times["car"] and times["walk"] > times["transit"]
         assert times["walk"] == pytest.approx(e["distance_m"] / (travel.walk_kmh / 3.6), rel=1e-12)
-        # Speeds lie between their rural and urban values.
+        # Speeds lie between their rural and urban values, or up to the trunk speed on a trunk corridor.
         car_kmh = e["distance_m"] / times["car"] * 3.6
         lo, hi = sorted((travel.car_urban_kmh, travel.car_rural_kmh))
+        hi = max(hi, travel.trunk_car_kmh) if e["trunk"] else hi
         assert lo - 1e-9 <= car_kmh <= hi + 1e-9
 
 
@@ -78,8 +79,27 @@ def test_build_graph_known_answer():
     assert e["distance_m"] == pytest.approx(1300.0)
     assert e["time_walk_s"] == pytest.approx(1300.0 / (4.8 / 3.6))
     assert e["time_car_s"] == pytest.approx(1300.0 / (70.0 / 3.6))
-    assert e["time_transit_s"] == pytest.approx(1300.0 / (35.0 / 3.6))
-    assert g.nodes[1]["residents"] == 2.0
+    assert e["time_transit_s"] == pytest.approx(1300.0 / (45.0 / 3.6))
+    assert g.nodes[1]["residents"] == 2.0 and e["trunk"] is False
+
+
+def test_trunk_edges_are_fast_outside_cores_and_slowed_in_them():
+    travel = Travel()
+    g = build_graph(np.array([0.0, 1000.0, 2000.0]), np.zeros(3), np.array([[0, 1], [1, 2]]),
+                    np.array([10.0, 1e6]), travel, {}, trunk=np.array([True, True]))
+    assert g.edges[0, 1]["time_car_s"] == pytest.approx(1300.0 / (95.0 / 3.6))
+    assert g.edges[0, 1]["time_transit_s"] == pytest.approx(1300.0 / (65.0 / 3.6))
+    # in a dense core, half the trunk speed, but never slower than the ordinary urban speed
+    assert g.edges[1, 2]["time_car_s"] == pytest.approx(1300.0 / (47.5 / 3.6))
+    assert g.edges[1, 2]["time_walk_s"] == pytest.approx(1300.0 / (4.8 / 3.6))
+
+
+def test_trunk_corridors_link_towns_along_neighbouring_cells():
+    # a 5 x 1 strip and a side cell: the corridor from cell 0 to cell 4 runs along the strip only
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 2.0]); y = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    pairs = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [2, 5]])
+    assert trunk_edges(x, y, pairs, np.array([0, 4])).tolist() == [True, True, True, True, False]
+    assert not trunk_edges(x, y, pairs, np.array([2])).any()  # one town: no corridor
 
 
 # --- routes --------------------------------------------------------------------------------------------------

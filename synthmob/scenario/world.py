@@ -105,17 +105,27 @@ class Travel(_Frozen):
     transit_urban_kmh: float = Field(
         18.0, gt=0.0, description="public transport door-to-door speed in a dense centre, stops included"
     )
-    transit_rural_kmh: float = Field(35.0, gt=0.0, description="public transport speed in the countryside")
+    transit_rural_kmh: float = Field(
+        45.0, gt=0.0, description="public transport speed in the countryside (buses and regional trains mixed)"
+    )
     detour_factor: float = Field(
         1.3, ge=1.0, le=3.0, description="road distance over straight-line distance (Ballou et al. 2002: 1.2-1.4)"
     )
     walk_max_km: float = Field(1.5, gt=0.0, description="longest trip usually walked")
     walk_share: float = Field(0.8, ge=0.0, le=1.0, description="share of short trips walked")
     car_share: float = Field(0.8, ge=0.0, le=1.0, description="share of longer trips by car, for car owners")
-    car_ownership_urban: float = Field(0.45, ge=0.0, le=1.0, description="car availability in dense areas (MiD 2017, Nobis & Kuhnimhof 2018: 42 % of "
+    car_ownership_urban: float = Field(0.58, ge=0.0, le=1.0, description="car availability in dense areas (MiD 2017, Nobis & Kuhnimhof 2018: 42 % of "
         "metropolitan households have no car)")
     car_ownership_rural: float = Field(0.85, ge=0.0, le=1.0, description="car availability in the countryside (MiD 2017: about 10 % of rural households have "
         "no car)")
+    trunk_car_kmh: float = Field(
+        95.0, gt=0.0, description="car speed on a trunk corridor between towns (motorways and federal roads; "
+        "German motorway traffic averages about 100-120 km/h, BASt traffic counts)"
+    )
+    trunk_transit_kmh: float = Field(
+        65.0, gt=0.0, description="public transport speed on a trunk corridor (regional express trains, "
+        "about 60-80 km/h including stops in German timetables)"
+    )
     car_overhead_s: float = Field(240.0, ge=0.0, description="parking and walking to the car, per trip")
     transit_overhead_s: float = Field(420.0, ge=0.0, description="walking to the stop and waiting, per trip")
     time_noise: float = Field(0.12, ge=0.0, le=1.0, description="log-normal sigma of a trip's duration")
