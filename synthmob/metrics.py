@@ -383,6 +383,28 @@ def travel_time_per_day(subscriber, depart, arrive, *, timezone: str) -> tuple[n
     return ids, days, np.bincount(inverse, (arrive - depart) / _MS_PER_H, minlength=len(ids))
 
 
+def commuting_trips(subscriber, from_cell, to_cell, people, home, work) -> np.ndarray:
+    """Which trips go straight between a subscriber's home and work (or school) cell, either way.
+
+    ``people``, ``home`` and ``work`` describe the subscribers (``work`` < 0 or NaN: none); every trip's
+    subscriber must be among ``people``.
+
+    Examples
+    --------
+    Subscriber 7 lives in cell 1 and works in cell 2; subscriber 8 has no work place:
+
+    >>> commuting_trips([7, 7, 7, 8], [1, 2, 3, 1], [2, 1, 1, 2], [7, 8], [1, 1], [2, -1]).tolist()
+    [True, True, False, False]
+    """
+    sub, origin, destination = _arrays(subscriber, from_cell, to_cell)
+    ids = np.asarray(people)
+    order = np.argsort(ids, kind="stable")
+    where = order[np.searchsorted(ids, sub, sorter=order)]
+    h = np.asarray(home, dtype=np.float64)[where]
+    w = np.nan_to_num(np.asarray(work, dtype=np.float64), nan=-1.0)[where]
+    return (w >= 0) & (((origin == h) & (destination == w)) | ((origin == w) & (destination == h)))
+
+
 def records_per_subscriber_day(subscriber, time, *, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Number of records per subscriber and local date (only days with records).
 

@@ -227,3 +227,12 @@ def test_measure_tiny_run(tiny_run):
     assert np.all(out["records"]["inter_event_times"] >= 0)
     # the records see more, shorter jumps than the truth (handovers, neighbour cells)
     assert len(out["records"]["jump_lengths"][1]) >= len(out["truth"]["jump_lengths"][1])
+
+
+def test_commuting_trips_are_the_direct_trips_between_home_and_work():
+    from synthmob.metrics import commuting_trips
+
+    # subscriber 5: home 10, work 20; subscriber 3: home 30, no work (NaN as read from a null column)
+    mask = commuting_trips([5, 5, 5, 5, 3], [10, 20, 10, 40, 30], [20, 10, 40, 10, 10], [5, 3], [10, 30],
+                           [20, np.nan])
+    assert mask.tolist() == [True, True, False, False, False]

@@ -18,7 +18,7 @@ def rows(tiny_run):
 
 
 def test_every_row_has_the_right_fields(rows):
-    assert len(rows) == 13
+    assert len(rows) == 14
     assert len({r.statistic for r in rows}) == len(rows)
     for r in rows:
         assert isinstance(r, Row)
@@ -55,8 +55,9 @@ def test_rows_that_do_not_apply_or_cannot_be_fitted_say_why(rows):
 
 def test_records_only_and_truth_only_rows(rows):
     by_name = {r.statistic: r for r in rows}
-    travel = by_name["travel time per day (h)"]
-    assert travel.observed is None and travel.truth is not None and "truth only" in travel.note
+    for name in ("commuting time per commuter-day (h)", "travel time per day, all trips (h)"):
+        assert by_name[name].observed is None and by_name[name].truth is not None and "truth only" in by_name[name].note
+    assert by_name["travel time per day, all trips (h)"].within is None
     for name in ("night/day activity, weekdays (02–05 : 10–18 local)",
                  "voice+SMS out per active subscriber-day (median)",
                  "inter-event times, Weibull shape (pooled)"):
