@@ -25,6 +25,16 @@ Ground-truth positions (trackintel, movingpandas) are the centroid of a cell's c
     creates one partition per UTC day (``events.calls_YYYYMMDD``), copies the events and registers them in
     ``available_tables`` and ``etl.etl_records`` as FlowKit's own test-data loader does. The Parquet files
     have the Arrow types FlowKit uses when it mounts events as Parquet foreign tables.
+``pseudonymous``
+    A release of the operator's records without identities: ``events/date=YYYY-MM-DD/part-0.parquet``, every
+    event except periodic updates (whose fixed timer would link one day's last record to the next day's
+    first), with ``subscriber_id`` replaced by a ``pseudonym`` that changes at local midnight (HMAC-SHA256 of
+    the id and the local date under a secret key, 16 hex digits), ``counterpart_id`` by the other party's
+    pseudonym of that day and ``call_id`` by a keyed ``call_token``; times cut to the start of their minute;
+    cells, types, durations and volumes as they are; plus ``cells.parquet``. ``export.json`` names the run by
+    its folder name only. ``key`` (bytes, at least 16) makes it reproducible; without one a fresh
+    random key is used and forgotten. The key, the seed and the subscribers are never written: see
+    :mod:`synthmob.exports.pseudonymous` for what this does and does not protect.
 ``skmob``
     ``trajectories.csv``/``.parquet``: a scikit-mobility TrajDataFrame, one row per record of the operator
     (every event), at the serving cell's antenna, sorted by uid and time: ``uid`` int64, ``datetime``
@@ -64,6 +74,7 @@ from synthmob.exports.files import Files, version
 from synthmob.exports.flowkit import FLOWDB_COLUMNS, FLOWDB_SCHEMAS, flowkit
 from synthmob.exports.movingpandas import movingpandas
 from synthmob.exports.plain import csv
+from synthmob.exports.pseudonymous import pseudonymous, release_key
 from synthmob.exports.skmob import SKMOB_SCHEMA, skmob
 from synthmob.exports.trackintel import trackintel
 from synthmob.output import staged_folder
@@ -75,6 +86,7 @@ FORMATS = {
     "csv": "every table of the run as CSV (trip paths as a trip_path table)",
     "flowkit": "FlowDB events.calls/sms/mds and infrastructure.cells/sites, Parquet and CSV, with a psql loader",
     "movingpandas": "one point per cell entered along each trip, for movingpandas.TrajectoryCollection",
+    "pseudonymous": "the operator's records under daily keyed-hash pseudonyms, without identities, and the cells",
     "skmob": "a scikit-mobility TrajDataFrame of the operator's records at cell antennas",
     "trackintel": "trackintel staypoints, triplegs and trips, CSV and GeoParquet",
 }
@@ -83,13 +95,23 @@ FORMATS = {
 MARKER = "export.json"
 
 
-def export(run: Run | str | Path, format: str, *, out: str | Path | None = None, overwrite: bool = False) -> Path:
+def export(
+    run: Run | str | Path,
+    format: str,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    key: bytes | None = None,
+) -> Path:
     """Write ``run`` in ``format`` (one of :data:`FORMATS`) into ``out``; return the folder written.
+
+    ``key`` is for ``pseudonymous`` only: the secret of its keyed hashes (bytes, at least 16), never written.
 
     Raises
     ------
     SynthmobError
-        ``format`` is unknown or ``run`` is not a run folder.
+        ``format`` is unknown, ``run`` is not a run folder, or ``key`` is given with another format or is not
+        bytes of at least 16.
     OutputError
         ``out`` is a non-empty folder that is not an earlier export (:data:`MARKER`), or is one and
         ``overwrite`` is false.
@@ -106,22 +128,28 @@ def export(run: Run | str | Path, format: str, *, out: str | Path | None = None,
     """
     if not isinstance(format, str) or format not in FORMATS:
         raise SynthmobError(f"export format: got {format!r}; valid formats are {', '.join(sorted(FORMATS))}")
+    if key is not None and format != "pseudonymous":
+        raise SynthmobError(f"export format {format!r}: takes no key; only 'pseudonymous' does")
+    options = {"key": release_key(key)} if format == "pseudonymous" else {}
     run = run if isinstance(run, Run) else Run(run)
     target = Path(out if out is not None else run.path / "exports" / format).absolute()
     with staged_folder(target, overwrite=overwrite, marker=MARKER) as folder:
         files = Files(folder)
-        _WRITERS[format](run, files)
-        record = {"format": format, "run": str(run.path.absolute()), "synthmob": version(), "rows": files.rows}
+        _WRITERS[format](run, files, **options)
+        # A release to publish names its run by folder only: an absolute path can hold a user's name.
+        source = run.path.resolve().name if format == "pseudonymous" else str(run.path.absolute())
+        record = {"format": format, "run": source, "synthmob": version(), "rows": files.rows}
         (folder / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return target
 
 
 
 
-_WRITERS: dict[str, Callable[[Run, Files], None]] = {
+_WRITERS: dict[str, Callable[..., None]] = {
     "csv": csv,
     "flowkit": flowkit,
     "movingpandas": movingpandas,
+    "pseudonymous": pseudonymous,
     "skmob": skmob,
     "trackintel": trackintel,
 }
