@@ -7,8 +7,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from synthmob.audit import audit
 from synthmob.errors import ConfigError, OutputError, SynthmobError
 from synthmob.exports import export
+from synthmob.insights import insights
 from synthmob.pipeline import generate
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
@@ -25,7 +27,9 @@ __all__ = [
     "Scenario",
     "SynthmobError",
     "__version__",
+    "audit",
     "export",
     "generate",
+    "insights",
     "load_scenario",
 ]

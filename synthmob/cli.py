@@ -6,6 +6,7 @@ exit status 2, never a traceback. Progress goes to stderr; the summary to stdout
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -75,14 +76,35 @@ def generate(
     start: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="first local day")] = None,
     workers: Annotated[str | None, typer.Option(metavar="N", help="processes [default: all cores]")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a non-empty output folder")] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS|local",
+                     help="run the shards on a Dask cluster: a scheduler's tcp://HOST:PORT (its workers must see "
+                          "--out at the same path), or local to start one of --workers processes; needs synthmob[dask]"),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="keep an interrupted run's finished shards, and continue from them when "
+                                            "run again with --resume")
+    ] = False,
 ) -> None:
     """Generate a scenario: the world, its subscribers and their stays and trips."""
+    from synthmob.executors import check_scheduler
     from synthmob.pipeline import generate as run_generate
+    from synthmob.pipeline import partial_folder
     from synthmob.scenario import load_scenario
+
+    scenario = None
+
+    def resumable() -> str:
+        kept = partial_folder(scenario) if resume and scenario is not None else None
+        if kept is None or not kept.is_dir():
+            return ""
+        return f"the finished shards are kept in {kept}: run the same command with --resume to continue"
 
     try:
         overrides = _overrides(seed=seed, subscribers=subscribers, days=days, start=start, out=out)
         scenario = load_scenario(config, overrides=overrides, override_names=_FLAGS)
+        scheduler = check_scheduler(scheduler, source="command line", field="--scheduler")
         n_workers = _workers(workers, scenario.n_shards, scenario.subscribers * scenario.days)
         started = time.perf_counter()
         bar = _progress()
@@ -96,21 +118,33 @@ def generate(
             bar.update(tasks[stage], completed=done, total=total)
 
         try:
-            run = run_generate(scenario, workers=n_workers, overwrite=overwrite, progress=report)
+            run = run_generate(scenario, workers=n_workers, scheduler=scheduler, resume=resume, overwrite=overwrite,
+                               progress=report)
         finally:
             if tasks:  # stopping a bar that never started prints an empty line
                 bar.stop()
     except SynthmobError as error:
-        raise _fail(error) from None
+        note = resumable()
+        raise _fail(SynthmobError(f"{error}; {note}") if note else error) from None
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; no output was left behind")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"interrupted; {resumable() or 'no output was left behind'}", markup=False
+        )
         raise typer.Exit(130) from None
+    except Exception:
+        if resumable():
+            Console(stderr=True, highlight=False, soft_wrap=True).print(resumable(), markup=False)
+        raise
     wall = time.perf_counter() - started
     tables = run.manifest["tables"]
     subscriber_days = scenario.subscribers * scenario.days
+    used = run.manifest["run"]["workers"]
+    where = _plural(used, "worker") if scheduler is None else _plural(used, "Dask worker")
+    if scheduler not in (None, "local"):
+        where += f" at {scheduler}"
     print(
         f"wrote {run.path} in {wall:.1f} s: {scenario.subscribers:,} subscribers x {_plural(scenario.days, 'day')} "
-        f"({subscriber_days / wall:,.0f} subscriber-days/s, {_plural(n_workers, 'worker')})"
+        f"({subscriber_days / wall:,.0f} subscriber-days/s, {where})"
     )
     for name, info in tables.items():
         unit = "features" if name.endswith(".geojson") else "rows"
@@ -146,17 +180,26 @@ def validate(
 def export(
     run: Annotated[str, typer.Argument(help="a run folder written by 'synthmob generate'", show_default=False)],
     format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="flowkit, skmob, trackintel, movingpandas or csv")
+        str,
+        typer.Option("--format", "-f", metavar="FORMAT",
+                     help="flowkit, skmob, trackintel, movingpandas, csv or pseudonymous"),
     ],
     out: Annotated[str | None, typer.Option("--out", "-o", metavar="DIR", help="[default: RUN/exports/FORMAT]")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an earlier export there")] = False,
+    key_file: Annotated[
+        str | None,
+        typer.Option("--key-file", metavar="FILE",
+                     help="pseudonymous only: the secret key's bytes [default: a fresh random key, kept nowhere]"),
+    ] = None,
 ) -> None:
-    """Write a run in the shape another tool reads (FlowKit, scikit-mobility, trackintel, movingpandas, CSV)."""
+    """Write a run in the shape another tool reads (FlowKit, scikit-mobility, trackintel, movingpandas, CSV),
+    or as a pseudonymous release whose subscribers cannot be linked across days."""
     from synthmob.exports import export as run_export
 
     started = time.perf_counter()
     try:
-        folder = run_export(run, format, out=out, overwrite=overwrite)
+        key = None if key_file is None else _read_key(key_file)
+        folder = run_export(run, format, out=out, overwrite=overwrite, key=key)
     except SynthmobError as error:
         raise _fail(error) from None
     except KeyboardInterrupt:
@@ -190,6 +233,79 @@ def realism(
         names = ", ".join(row.statistic for row in bad)
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"out of range: {names}", markup=False)
         raise typer.Exit(1)
+
+
+def _read_key(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SynthmobError(f"--key-file: cannot read {path!r} ({exc.strerror}); give a file holding the key's bytes") from None
+
+
+@app.command()
+def insights(
+    run: Annotated[str, typer.Argument(help="a run folder written by 'synthmob generate'", show_default=False)],
+    zones: Annotated[str, typer.Option(metavar="KIND", help="cell, area, or grid:METRES (e.g. grid:1000)")] = "cell",
+    k: Annotated[str, typer.Option("-k", "--k", metavar="K", help="no released count is <= K (0: no suppression)")] = "15",
+    source: Annotated[str, typer.Option(metavar="SOURCE", help="records (the operator's view) or truth")] = "records",
+    epsilon: Annotated[
+        str | None, typer.Option(metavar="E", help="add differential-privacy noise, E per subscriber-day (needs synthmob[dp])")
+    ] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", metavar="DIR", help="[default: RUN/insights]")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace earlier insights there")] = False,
+) -> None:
+    """Footfall, origin-destination flows, dwell times and catchments by age and gender, small counts suppressed."""
+    from synthmob.insights import insights as run_insights
+
+    started = time.perf_counter()
+    err = Console(stderr=True, highlight=False)
+    try:
+        folder = run_insights(run, zones=zones, k=_number("-k", k, int, "a whole number, 0 or more"), source=source,
+                              epsilon=None if epsilon is None else _number("--epsilon", epsilon, float, "a number > 0"),
+                              out=out, overwrite=overwrite, progress=lambda name: err.print(f"  {name} ...", markup=False))
+    except SynthmobError as error:
+        raise _fail(error) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; no output was left behind")
+        raise typer.Exit(130) from None
+    index = json.loads((Path(folder) / "index.json").read_text(encoding="utf-8"))
+    print(f"wrote insights of {run} to {folder} in {time.perf_counter() - started:.1f} s")
+    for name, sidecar in index.get("insights", {}).items():
+        info = json.loads((Path(folder) / sidecar).read_text(encoding="utf-8")) if isinstance(sidecar, str) else sidecar
+        suppressed = sum((info.get("suppressed") or {}).values())
+        print(f"  {name:<10} {info.get('rows', 0):>10,} rows  {suppressed:>9,} suppressed")
+
+
+@app.command()
+def audit(
+    run: Annotated[str, typer.Argument(help="a run folder written by 'synthmob generate'", show_default=False)],
+    sample: Annotated[str, typer.Option(metavar="N", help="subscribers sampled for unicity")] = "2000",
+    seed: Annotated[str, typer.Option(metavar="N", help="seed of the unicity sample")] = "0",
+) -> None:
+    """Check every released insight for small or recoverable counts and measure unicity; write RUN/audit.json.
+
+    Exits 1 when a released table fails."""
+    from synthmob.audit import audit as run_audit
+
+    started = time.perf_counter()
+    try:
+        report = run_audit(run, sample=_number("--sample", sample, int, "a whole number, 1 or more"),
+                           seed=_number("--seed", seed, int, "a whole number, 0 or more"))
+        path = report.write_json(run)
+    except SynthmobError as error:
+        raise _fail(error) from None
+    print(report.format_table())
+    print(f"\nwrote {path} in {time.perf_counter() - started:.1f} s")
+    if not report.passed:
+        Console(stderr=True, highlight=False, soft_wrap=True).print("audit failed: a released table discloses", markup=False)
+        raise typer.Exit(1)
+
+
+def _number(flag: str, value: str, kind: type, valid: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError("command line", flag, value, f"give {valid}") from None
 
 
 def _plural(n: int, word: str) -> str:

@@ -2,6 +2,8 @@
 
 A run is written into a hidden temporary folder beside the target and renamed into place only when every
 file is there, so a crash, an error or Ctrl-C never leaves a half-written run where a reader would find it.
+A resumable run uses a folder with a fixed name instead (``.<name>.partial-<digest>``), kept after an
+error so that the next attempt can carry on where this one stopped.
 Tables are Parquet (zstd); ground-truth tables are Hive-partitioned by the scenario's local date
 (``stays/date=2026-03-23/part-00000.parquet``), one part file per shard.
 """
@@ -29,17 +31,26 @@ COMPRESSION = "zstd"
 
 
 @contextmanager
-def staged_folder(target: Path, *, overwrite: bool, marker: str = "manifest.json") -> Iterator[Path]:
+def staged_folder(
+    target: Path, *, overwrite: bool, marker: str = "manifest.json", partial: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``target`` when the block ends without an error.
 
     ``target`` may be missing or empty; with ``overwrite`` it may also be an earlier output, recognised by
     the ``marker`` file inside it. Nothing else is ever replaced: not a folder of other files, not the
     current folder or one of its parents.
 
+    Parameters
+    ----------
+    partial
+        Name of a resumable staging folder beside ``target``: used as it is when it exists (what an earlier
+        attempt left), and kept, unless empty, when the block ends with an error. Without it the staging
+        folder has a random name and is removed on an error.
+
     Raises
     ------
     OutputError
-        ``target`` cannot be used, with what to do instead.
+        ``target`` cannot be used, or another process is writing to the same ``partial`` folder.
     """
     target = Path(target).absolute()
     try:
@@ -47,12 +58,20 @@ def staged_folder(target: Path, *, overwrite: bool, marker: str = "manifest.json
         created = _make_parents(target.parent, target)
     except OSError as exc:
         raise OutputError(f"{target}: cannot use this folder ({exc.strerror}); choose another --out") from None
+    lock = None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is as readable as any new folder
-    except OSError as exc:
+        if partial is None:
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is as readable as any new folder
+        else:
+            staging = target.parent / partial
+            staging.mkdir(exist_ok=True)
+            lock = _lock(staging, target)
+    except BaseException as exc:
         _remove_empty(created)
-        raise OutputError(f"{target}: cannot write there ({exc.strerror}); choose a folder you can write to") from None
+        if isinstance(exc, OSError):
+            raise OutputError(f"{target}: cannot write there ({exc.strerror}); choose a folder you can write to") from None
+        raise
     try:
         yield staging
         if target.exists():
@@ -68,9 +87,32 @@ def staged_folder(target: Path, *, overwrite: bool, marker: str = "manifest.json
         else:
             os.replace(staging, target)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        _remove_empty(created)
+        if partial is None:
+            shutil.rmtree(staging, ignore_errors=True)
+            _remove_empty(created)
+        else:
+            _remove_empty([*created, staging])  # only if nothing was written
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(folder: Path, target: Path) -> int | None:
+    """Hold an exclusive lock on ``folder`` (released when the returned descriptor is closed)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputError(
+            f"{target}: another process is writing this run ({folder.name}); wait for it to end"
+        ) from None
+    return fd
 
 
 def _check_target(target: Path, overwrite: bool, marker: str) -> None:
@@ -132,6 +174,12 @@ def write_table(table: pa.Table, path: Path, *, metadata: dict[str, str] | None 
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     pq.write_table(table, path, compression=COMPRESSION)
     return table.num_rows
+
+
+def remove_parts(folder: Path, part: str) -> None:
+    """Remove ``folder/date=*/<part>.parquet``: what an interrupted attempt at a shard may have left."""
+    for path in folder.glob(f"date=*/{part}.parquet"):
+        path.unlink()
 
 
 def write_partitioned(

@@ -2,15 +2,24 @@
 
 Random streams come from one root :class:`numpy.random.SeedSequence`: child 0 builds the world; child 1's
 child *i* draws the subscribers of shard *i*, and child 2's child *i* simulates them. Shards are fixed blocks of ``shard_size``
-subscribers, so the output is the same whatever the number of workers and whichever finishes first.
+subscribers, so the output is the same whatever the number of workers, wherever they run (this process, local
+worker processes or a Dask cluster, see :mod:`synthmob.executors`) and whichever finishes first.
+
+A run has three stages after the world and the population: ``shards`` simulates each shard and writes its
+stays and trips; ``calls`` joins every call's callee leg to the shard holding the callee; ``events`` writes
+each shard's operator records. Each finished shard of a stage, and the join, leave a completion marker in
+the staging folder's ``.work/done``, and every shard first removes whatever an earlier attempt at it left.
+So a resumable run (``resume=True``), staged in a folder named after a digest of the resolved scenario and
+the package versions, can be stopped at any point (an error, Ctrl-C, a killed process) and run again: the
+world and population are rebuilt, finished shards are skipped, the rest are redone, and the output is that
+of an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
+import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import shutil
@@ -30,8 +39,9 @@ from synthmob import schema
 from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
 from synthmob.events import Positions, finish, originating, positions
+from synthmob.executors import Stages, check_scheduler, executor, mark, marked
 from synthmob.identities import identities
-from synthmob.output import staged_folder, write_geojson, write_json, write_partitioned, write_table
+from synthmob.output import remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_table
 from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
@@ -93,30 +103,29 @@ class _Job:
         return self.population.slice(index * size, (index + 1) * size)
 
 
-_JOB: _Job | None = None  # a worker process's job, set once by its initializer
+def partial_folder(scenario: Scenario) -> Path:
+    """Where a resumable run of ``scenario`` is staged: ``.<name>.partial-<digest>`` beside its output folder.
 
-
-def _init_worker(job: _Job) -> None:
-    global _JOB
-    _JOB = job
-
-
-def _in_worker(stage: str, index: int) -> dict[str, dict[str, int]]:
-    if _JOB is None:  # pragma: no cover - the pool's initializer always runs first
-        raise RuntimeError("worker process was not initialised")
-    return _stage(stage)(_JOB, index)
+    The digest covers the resolved scenario and the versions in :func:`versions`, so an attempt at another
+    scenario, or with other package versions, is never taken for this one.
+    """
+    target = Path(scenario.output_folder).absolute()
+    text = json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()}, sort_keys=True)
+    return target.parent / f".{target.name}.partial-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     """Simulate shard ``index``: write its stays and trips, and the timeline and originating legs that the
     callee join and :func:`finish_shard` need. Returns rows per file for each table written, and under
-    ``_seconds`` the time spent on each step."""
+    ``_seconds`` the time spent on each step. Whatever an earlier attempt at the shard left is replaced."""
     clock = _Clock()
     members = job.members(index)
     root = streams(job.scenario.seed)
     tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=child(root, _SIMULATION, index))
     clock.lap("simulation")
     part = f"part-{index:05d}"
+    for name in ("stays", "trips"):
+        remove_parts(job.staging / name, part)
     first = index * job.scenario.shard_size
     where = positions(tables["stays"], tables["trips"], first, job.calendar.epoch_s)
     own = originating(
@@ -141,9 +150,11 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
 
 
 def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
-    """Merge shard ``index``'s own and incoming legs, add handovers and location updates, write its events."""
+    """Merge shard ``index``'s own and incoming legs, add handovers and location updates, write its events
+    (replacing whatever an earlier attempt at the shard left)."""
     clock = _Clock()
     part = f"part-{index:05d}"
+    remove_parts(job.staging / "events", part)
     first = index * job.scenario.shard_size
     where = _read_positions(job.work / "positions" / f"{part}.parquet", first, job.calendar.epoch_s)
     own = pq.read_table(job.work / "own" / f"{part}.parquet")
@@ -211,11 +222,17 @@ def generate(
     out: str | Path | None = None,
     seed: int | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
     **overrides: Any,
 ) -> Run:
     """Generate a scenario's ground truth and write it to ``out``; return a handle on the run.
+
+    The run is written into a hidden folder beside ``out`` and moved into place when complete. The output
+    does not depend on ``workers``, ``scheduler`` or ``resume``. Code that runs worker processes from a
+    script (``workers > 1`` or a ``scheduler``) must call it under ``if __name__ == "__main__":``.
 
     Parameters
     ----------
@@ -227,15 +244,33 @@ def generate(
     seed
         Root seed; overrides the scenario's.
     workers
-        Processes simulating shards in parallel. The output does not depend on it.
+        Processes simulating shards in parallel: local worker processes, or with ``scheduler="local"`` the
+        workers of the Dask cluster started for the run. Ignored with a scheduler address.
+    scheduler
+        Run the shards on a Dask cluster (needs ``pip install 'synthmob[dask]'``): ``"tcp://HOST:PORT"``, the
+        address of a running scheduler, or ``"local"`` to start a cluster of ``workers`` processes on this
+        machine for the run. The job (world, population ...) is sent to each worker once. The workers write
+        into the staging folder beside ``out`` directly, so they must all see it at the same path: on a
+        cluster of several machines, put ``out`` on a shared filesystem.
+    resume
+        Stage the run in ``.<name>.partial-<digest>`` beside ``out`` (see :func:`partial_folder`), kept on an
+        error or Ctrl-C: run again with ``resume=True`` to skip the shards already finished there. Without
+        it a failed run leaves nothing behind.
     overwrite
         Replace an existing non-empty output folder (only once the new run is complete).
     progress
         Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``identities``,
-        ``contacts``,
-        ``shards`` (simulation), ``calls`` (callee legs) and ``events`` (operator records).
+        ``contacts``, ``shards`` (simulation), ``calls`` (callee legs) and ``events`` (operator records).
+        A resumed stage starts at the number of shards already finished.
     **overrides
         Other top-level scenario fields: ``subscribers``, ``days``, ``start``, ``shard_size`` ...
+
+    Raises
+    ------
+    ConfigError
+        A bad scenario, ``workers`` or ``scheduler``.
+    SynthmobError
+        ``out`` cannot be used, Dask is not installed, or the scheduler cannot be reached or used.
 
     Examples
     --------
@@ -247,65 +282,86 @@ def generate(
     scenario = load_scenario(config, overrides={"seed": seed, "out": out, **overrides})
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError("argument", "workers", workers, "give a whole number of processes, 1 or more")
+    scheduler = check_scheduler(scheduler)
     notify = progress or (lambda stage, done, total: None)
     started = time.perf_counter()
     target = Path(scenario.output_folder).absolute()
+    partial = partial_folder(scenario) if resume else None
 
-    with staged_folder(target, overwrite=overwrite) as staging:
-        root = streams(scenario.seed)
-        clock = _Clock()
-        notify("world", 0, 1)
-        world = build_world(scenario.world, rng=child(root, _WORLD))
-        notify("world", 1, 1)
-        clock.lap("world")
-        notify("population", 0, 1)
-        population = build_population(scenario, world, root)
-        notify("population", 1, 1)
-        clock.lap("population")
-        calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
-        file_metadata = {
-            "synthmob": json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()})
-        }
-
-        files: dict[str, dict[str, int]] = {}
-        cells = world.cells_table()
-        files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
-        files["cells.geojson"] = {"cells.geojson": write_geojson(staging / "cells.geojson", cells, world.coverage_lonlat(), _sites(world))}
-        notify("identities", 0, 1)
-        subscribers = _subscribers(population, scenario, root)
-        notify("identities", 1, 1)
-        clock.lap("identities")
-        files["subscribers"] = {
-            "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
-        }
-        notify("contacts", 0, 1)
-        social = build_social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
-        files["contacts"] = {
-            "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
-        }
-        notify("contacts", 1, 1)
-        clock.lap("contacts")
-
-        job = _Job(
-            scenario, world, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
-        )
-        with _Shards(job, workers) as shards:
-            files.update(shards.run("shards", notify))
-            clock.lap("shards")
-            notify("calls", 0, 1)
-            terminating_legs(job.work / "own", job.work / "positions", job.work / "incoming",
-                             shard_size=scenario.shard_size, threads=max(1, workers))
-            notify("calls", 1, 1)
-            clock.lap("calls")
-            files.update(shards.run("events", notify))
-            clock.lap("events")
-        stage_seconds = {"wall": clock.laps, "summed over shards": shards.seconds}
-        shutil.rmtree(job.work)
-        manifest = _manifest(scenario, root, world, calendar, files, time.perf_counter() - started, workers)
-        manifest["run"]["seconds"] = {k: {s: round(v, 3) for s, v in d.items()} for k, d in stage_seconds.items()}
-        write_json(staging / "manifest.json", manifest)
+    try:
+        with staged_folder(target, overwrite=overwrite, partial=partial and partial.name) as staging, \
+                executor(workers=workers, scheduler=scheduler) as cluster:
+            _write_run(scenario, staging, cluster, scheduler, notify, started)
+    except BaseException as exc:
+        if partial is not None and partial.is_dir():
+            exc.add_note(f"the finished part of the run is kept in {partial}; run again with resume=True to continue")
+        raise
     return Run(target)
 
+
+def _write_run(
+    scenario: Scenario, staging: Path, cluster: Any, scheduler: str | None, notify: Progress, started: float
+) -> None:
+    """Build the world and population, write the single-file tables, run the stages, write the manifest."""
+    root = streams(scenario.seed)
+    clock = _Clock()
+    notify("world", 0, 1)
+    world = build_world(scenario.world, rng=child(root, _WORLD))
+    notify("world", 1, 1)
+    clock.lap("world")
+    notify("population", 0, 1)
+    population = build_population(scenario, world, root)
+    notify("population", 1, 1)
+    clock.lap("population")
+    calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
+    file_metadata = {
+        "synthmob": json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()})
+    }
+
+    files: dict[str, dict[str, int]] = {}
+    cells = world.cells_table()
+    files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
+    files["cells.geojson"] = {"cells.geojson": write_geojson(staging / "cells.geojson", cells, world.coverage_lonlat(), _sites(world))}
+    notify("identities", 0, 1)
+    subscribers = _subscribers(population, scenario, root)
+    notify("identities", 1, 1)
+    clock.lap("identities")
+    files["subscribers"] = {
+        "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
+    }
+    notify("contacts", 0, 1)
+    social = build_social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
+    files["contacts"] = {
+        "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
+    }
+    notify("contacts", 1, 1)
+    clock.lap("contacts")
+
+    job = _Job(
+        scenario, world, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
+    )
+    with cluster.send(job, tasks=scenario.n_shards) as workers:
+        stages = Stages(workers, job.work, scenario.n_shards)
+        files.update(stages.run("shards", _stage("shards"), notify))
+        clock.lap("shards")
+        notify("calls", 0, 1)
+        if marked(job.work, "calls") is None:
+            shutil.rmtree(job.work / "incoming", ignore_errors=True)  # what an interrupted join may have left
+            terminating_legs(job.work / "own", job.work / "positions", job.work / "incoming",
+                             shard_size=scenario.shard_size, threads=max(1, min(cluster.workers, os.cpu_count() or 1)))
+            mark(job.work, "calls", {})
+        notify("calls", 1, 1)
+        clock.lap("calls")
+        files.update(stages.run("events", _stage("events"), notify))
+        clock.lap("events")
+    shutil.rmtree(job.work)
+    for folder in staging.glob("*/date=*"):  # emptied by redoing a shard of an interrupted attempt
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    manifest = _manifest(scenario, root, world, calendar, files, time.perf_counter() - started, cluster.workers, scheduler)
+    seconds = {"wall": clock.laps, "summed over shards": stages.seconds}
+    manifest["run"]["seconds"] = {k: {s: round(v, 3) for s, v in d.items()} for k, d in seconds.items()}
+    write_json(staging / "manifest.json", manifest)
 
 def _subscribers(population: Population, scenario: Scenario, root: np.random.SeedSequence) -> pa.Table:
     """The ``subscribers`` table: who each subscriber is in the model, and how the network knows them."""
@@ -333,62 +389,6 @@ def build_population(scenario: Scenario, world: World, root: np.random.SeedSeque
     )
 
 
-class _Shards:
-    """Runs a stage over every shard, in this process or in a pool of worker processes kept for the run."""
-
-    def __init__(self, job: _Job, workers: int) -> None:
-        self.job = job
-        self.total = job.scenario.n_shards
-        self.seconds: dict[str, float] = {}  # time summed over shards (and so over workers), by step
-        self.pool: cf.ProcessPoolExecutor | None = None
-        if workers > 1 and self.total > 1:
-            # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked.
-            # The server imports synthmob once, so each worker starts as a fork of an initialised process.
-            if os.name == "posix":
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["synthmob.pipeline"])
-            else:  # pragma: no cover - Windows
-                context = multiprocessing.get_context("spawn")
-            self.pool = cf.ProcessPoolExecutor(
-                max_workers=min(workers, self.total), mp_context=context, initializer=_init_worker, initargs=(job,)
-            )
-
-    def __enter__(self) -> "_Shards":
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if self.pool is None:
-            return
-        if exc_type is None:
-            self.pool.shutdown(wait=True)
-            return
-        # An error or Ctrl-C: do not wait for queued shards; stop the workers now.
-        processes = list(getattr(self.pool, "_processes", {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(timeout=10)
-
-    def run(self, stage: str, notify: Progress) -> dict[str, dict[str, int]]:
-        files: dict[str, dict[str, int]] = {}
-        notify(stage, 0, self.total)
-        if self.pool is None:
-            results = (_stage(stage)(self.job, i) for i in range(self.total))
-        else:
-            futures = [self.pool.submit(_in_worker, stage, i) for i in range(self.total)]
-            results = (future.result() for future in cf.as_completed(futures))
-        for done, result in enumerate(results, start=1):
-            for name, rows in result.items():
-                if name == "_seconds":
-                    for step, seconds in rows.items():
-                        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
-                else:
-                    files.setdefault(name, {}).update(rows)
-            notify(stage, done, self.total)
-        return {name: dict(sorted(rows.items())) for name, rows in files.items()}
-
-
 def _sites(world: World) -> pa.Table:
     lat, lon = world.to_latlon(world.network.site_x_m, world.network.site_y_m)
     return pa.table({schema.SITE_ID: np.arange(len(lat), dtype=np.int32), "lat": lat, "lon": lon})
@@ -402,6 +402,7 @@ def _manifest(
     files: dict[str, dict[str, int]],
     wall_s: float,
     workers: int,
+    scheduler: str | None,
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -429,7 +430,7 @@ def _manifest(
         "tables": {
             name: {"rows": int(sum(rows.values())), "files": rows} for name, rows in files.items()
         },
-        "run": {"workers": workers, "wall_s": round(wall_s, 3)},
+        "run": {"workers": workers, "scheduler": scheduler, "wall_s": round(wall_s, 3)},
     }
 
 

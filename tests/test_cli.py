@@ -392,7 +392,25 @@ def test_export_writes_a_format_and_lists_its_files(work, tiny_run):
 
 def test_export_unknown_format_is_one_line_and_writes_nothing(work, tiny_run):
     line = user_error(invoke("export", tiny_run.path, "--format", "gpx", "--out", work / "x"))
-    assert line == "error: export format: got 'gpx'; valid formats are csv, flowkit, movingpandas, skmob, trackintel"
+    assert line == ("error: export format: got 'gpx'; valid formats are csv, flowkit, movingpandas, pseudonymous, "
+                    "skmob, trackintel")
+    assert tree(work) == []
+
+
+def test_export_pseudonymous_with_a_key_file_is_reproducible(work, tiny_run):
+    key = work / "release.key"
+    key.write_bytes(bytes(range(32)))
+    for name in ("a", "b"):
+        result = invoke("export", tiny_run.path, "-f", "pseudonymous", "--key-file", key, "--out", work / name)
+        assert result.exit_code == 0, (result.stderr, result.exception)
+    files = sorted(p.relative_to(work / "a") for p in (work / "a").rglob("*.parquet"))
+    assert files and all((work / "a" / f).read_bytes() == (work / "b" / f).read_bytes() for f in files)
+
+
+def test_export_key_file_that_cannot_be_read(work, tiny_run):
+    line = user_error(invoke("export", tiny_run.path, "-f", "pseudonymous", "--key-file", work / "missing.key",
+                             "--out", work / "x"))
+    assert line.startswith("error: --key-file: cannot read") and "missing.key" in line
     assert tree(work) == []
 
 
@@ -437,3 +455,65 @@ def test_realism_of_a_folder_that_is_not_a_run(work):
     (work / "nothing").mkdir()
     line = user_error(invoke("realism", work / "nothing"))
     assert line.startswith(f"error: {work / 'nothing'}: not a synthmob run")
+
+
+# --- insights and audit --------------------------------------------------------------------------------------
+@pytest.fixture
+def run_copy(tmp_path, tiny_run):
+    """A writable copy of the tiny run (insights and audits write into the run folder)."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_run.path, tmp_path / "tiny"))
+
+
+def test_insights_then_audit_pass(run_copy):
+    result = invoke("insights", run_copy, "--zones", "area", "-k", "5")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert result.stdout.startswith(f"wrote insights of {run_copy} to {run_copy / 'insights'}")
+    for name in ("footfall", "od", "dwell", "catchment"):
+        assert f"  {name} " in result.stdout
+        assert (run_copy / "insights" / f"{name}.parquet").is_file()
+    result = invoke("audit", run_copy, "--sample", "50")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert (run_copy / "audit.json").is_file()
+    assert json.loads((run_copy / "audit.json").read_text())["passed"] is True
+
+
+def test_audit_fails_with_status_1_on_a_leaky_table(run_copy):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert invoke("insights", run_copy, "-k", "5").exit_code == 0
+    leaky = pa.table({"zone_id": [1, 1, 1], "age_band": ["all", "25-34", "35-44"], "gender": ["all", "female", "male"],
+                      "count": pa.array([40, 38, None], pa.int64())})
+    pq.write_table(leaky, run_copy / "insights" / "footfall.parquet")
+    sidecar = run_copy / "insights" / "footfall.json"
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "keys": ["zone_id"], "k": 5}))
+    result = invoke("audit", run_copy, "--sample", "20")
+    assert result.exit_code == 1
+    assert "audit failed" in result.stderr
+    assert json.loads((run_copy / "audit.json").read_text())["passed"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "start"),
+    [
+        (("-k", "many"), "error: command line: -k: got 'many'; give a whole number, 0 or more"),
+        (("--epsilon", "x"), "error: command line: --epsilon: got 'x'; give a number > 0"),
+        (("--zones", "hexagons"), "error: "),
+        (("--source", "rumour"), "error: "),
+    ],
+)
+def test_insights_bad_arguments_are_one_line_and_write_nothing(run_copy, args, start):
+    line = user_error(invoke("insights", run_copy, *args))
+    assert line.startswith(start)
+    assert not (run_copy / "insights").exists() and staging_leftovers(run_copy) == []
+
+
+def test_insights_and_audit_of_a_folder_that_is_not_a_run(work):
+    (work / "nothing").mkdir()
+    for command in ("insights", "audit"):
+        line = user_error(invoke(command, work / "nothing"))
+        assert "not a synthmob run" in line
+    assert tree(work) == ["nothing"]

@@ -1,0 +1,177 @@
+"""Where shards run: the output is the same in this process, in local worker processes and on a Dask cluster."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import synthmob
+from synthmob.cli import app
+from synthmob.errors import ConfigError, SynthmobError
+from synthmob.executors import MISSING_EXTRA, check_scheduler
+
+TABLES = ("stays", "trips", "events", "subscribers", "contacts", "cells")
+SCENARIOS = {
+    "tiny": {"days": 1, "seed": 4},  # two shards of 50
+    "city": {"subscribers": 600, "shard_size": 150, "days": 2, "seed": 4},  # four shards
+}
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def user_error(result) -> str:
+    """One ``error:`` line on stderr, nothing on stdout, status 2; return the line."""
+    details = (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.exit_code == 2, details
+    assert result.exception is None or isinstance(result.exception, SystemExit), details
+    assert result.stdout == "", details
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), details
+    return lines[0]
+
+
+def assert_same_output(a: synthmob.Run, b: synthmob.Run) -> None:
+    for name in TABLES:
+        assert a.table(name).equals(b.table(name)), name
+    assert a.manifest["tables"] == b.manifest["tables"]  # the same part files, with the same row counts
+    for rel in a.manifest["tables"]["stays"]["files"]:
+        assert pq.read_table(a.path / rel).equals(pq.read_table(b.path / rel)), rel
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Dask cluster of two worker processes, shared by the tests of this module (by its address)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Each scenario generated in this process, one shard after another."""
+    base = tmp_path_factory.mktemp("reference")
+    return {name: synthmob.generate(name, out=base / name, workers=1, **kw) for name, kw in SCENARIOS.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("how", ["workers=2", "local Dask cluster", "Dask scheduler address"])
+def test_output_does_not_depend_on_where_shards_run(tmp_path, reference, cluster, scenario, how):
+    options = {
+        "workers=2": {"workers": 2},
+        "local Dask cluster": {"workers": 2, "scheduler": "local"},
+        "Dask scheduler address": {"scheduler": cluster},
+    }[how]
+    seen = []
+    run = synthmob.generate(
+        scenario, out=tmp_path / "run", progress=lambda *step: seen.append(step), **options, **SCENARIOS[scenario]
+    )
+    assert_same_output(reference[scenario], run)
+    assert tree(run.path) == tree(reference[scenario].path)
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
+    total = run.manifest["scenario"]["subscribers"] // run.manifest["scenario"]["shard_size"]
+    assert [done for stage, done, _ in seen if stage == "shards"] == list(range(total + 1))  # one step per shard
+    assert run.manifest["run"]["workers"] == 2
+    assert run.manifest["run"]["scheduler"] == options.get("scheduler")
+
+
+@pytest.mark.slow
+def test_cli_runs_on_a_dask_scheduler(tmp_path, cluster, reference):
+    out = tmp_path / "run"
+    result = invoke("generate", "tiny", "--out", out, "--seed", "4", "--scheduler", cluster)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    assert f"2 Dask workers at {cluster})" in result.stdout.splitlines()[0]
+    assert_same_output(reference["tiny"], synthmob.Run(out))
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_see_the_output_folder_are_refused(tmp_path, cluster):
+    from synthmob.executors import executor
+
+    with executor(workers=1, scheduler=cluster) as dask, pytest.raises(SynthmobError, match="cannot see .*shared"):
+        dask._check_workers(tmp_path / "not-there")
+
+
+# --- mistakes --------------------------------------------------------------------------------------------------
+BAD = ["locale", "LOCAL", "", "tcp://", "tcp://:8786", "tcp://host", "tcp://host:0", "tcp://host:99999",
+       "tcp://host:port", "http://host:8786", "host:8786", "tcp://host:8786/path", "tcp://user@host:8786"]
+
+
+@pytest.mark.parametrize("value", BAD)
+def test_bad_scheduler_on_the_command_line(tmp_path, monkeypatch, value):
+    monkeypatch.chdir(tmp_path)
+    line = user_error(invoke("generate", "tiny", "--out", tmp_path / "deep" / "run", "--scheduler", value))
+    assert line == (
+        f"error: command line: --scheduler: got {value!r}; give local (start a Dask cluster here) or a Dask "
+        "scheduler's address tcp://HOST:PORT"
+    )
+    assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["locale", "tcp://host", 8786])
+def test_bad_scheduler_in_python(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"^argument: scheduler: got .*tcp://HOST:PORT$"):
+        synthmob.generate("tiny", out=tmp_path / "run", scheduler=value)
+    assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["local", "tcp://127.0.0.1:8786", "tcp://[::1]:8786", "tcp://scheduler.example:1"])
+def test_good_scheduler_values(value):
+    pytest.importorskip("distributed")
+    assert check_scheduler(value) == value
+
+
+@pytest.fixture
+def no_dask(monkeypatch):
+    """As if the dask extra were not installed: importing ``distributed`` fails."""
+    monkeypatch.setitem(sys.modules, "distributed", None)
+
+
+@pytest.mark.parametrize("value", ["local", "tcp://127.0.0.1:8786"])
+def test_missing_dask_extra_on_the_command_line(tmp_path, monkeypatch, no_dask, value):
+    monkeypatch.chdir(tmp_path)
+    line = user_error(invoke("generate", "tiny", "--out", tmp_path / "run", "--scheduler", value))
+    assert line == "error: --scheduler needs the dask extra: pip install 'synthmob[dask]'"
+    assert tree(tmp_path) == []
+
+
+def test_missing_dask_extra_in_python(tmp_path, no_dask):
+    with pytest.raises(SynthmobError) as caught:
+        synthmob.generate("tiny", out=tmp_path / "run", scheduler="local")
+    assert str(caught.value) == MISSING_EXTRA
+    assert tree(tmp_path) == []
+
+
+def test_without_a_scheduler_dask_is_not_needed(tmp_path, no_dask):
+    run = synthmob.generate("tiny", out=tmp_path / "run", workers=1)
+    assert run.table("stays").num_rows > 0
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+
+    def refuse(address, **kwargs):
+        raise OSError(f"Timed out trying to connect to {address} after 20 s\nmore detail")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    monkeypatch.chdir(tmp_path)
+    line = user_error(invoke("generate", "tiny", "--out", tmp_path / "run", "--scheduler", "tcp://127.0.0.1:9"))
+    assert line == (
+        "error: --scheduler: cannot connect to tcp://127.0.0.1:9 (Timed out trying to connect to tcp://127.0.0.1:9 "
+        "after 20 s); start a Dask scheduler there or give local"
+    )
+    assert tree(tmp_path) == []
