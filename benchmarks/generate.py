@@ -94,9 +94,9 @@ def tree_rss_kib(root: int) -> int:
     return total
 
 
-def run_child(command: list[str]) -> tuple[str, int]:
+def run_child(command: list[str], *, cwd: Path | None = None, what: str = "benchmark child") -> tuple[str, int]:
     """Run ``command``; return its stdout and the peak summed RSS of its process tree (KiB)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
     peak = 0
     stop = threading.Event()
 
@@ -112,7 +112,7 @@ def run_child(command: list[str]) -> tuple[str, int]:
     stop.set()
     sampler.join()
     if process.returncode:
-        raise SystemExit(f"benchmark child failed with status {process.returncode}")
+        raise SystemExit(f"{what} failed with status {process.returncode}: {' '.join(command)}")
     return out, peak
 
 
