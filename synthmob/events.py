@@ -107,6 +107,8 @@ def _bursts(rate_per_day: np.ndarray, calendar: Calendar, cfg: Events, rng: np.r
     owner = np.repeat(owner_bin[0], repeat)
     hour = np.repeat(owner_bin[1], repeat)
     start = edges[hour] + (rng.random(len(owner)) * length[hour]).astype(np.int64)
+    if len(owner) == 0:  # a shard of a few quiet subscribers can draw no burst at all
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     size = rng.geometric(1.0 / cfg.burst_mean, len(owner))
     burst = np.repeat(np.arange(len(owner)), size)
     gaps = rng.exponential(cfg.burst_gap_s * 1000.0, len(burst))

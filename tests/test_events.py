@@ -195,3 +195,17 @@ def test_records_per_subscriber_day_and_rhythm(tmp_path):
     assert data.median() >= 3 * talk.median()
     hourly = own.groupby(own.local.dt.hour).size()
     assert hourly.loc[2:4].mean() < 0.2 * hourly.loc[10:17].mean()
+
+
+def test_a_shard_that_draws_no_burst_has_no_activity_records():
+    from synthmob.events import _bursts
+
+    scenario = load_scenario("tiny")
+    calendar = Calendar.create(scenario.start, 1, scenario.timezone)
+    owner, times = _bursts(np.zeros(3), calendar, scenario.events, np.random.default_rng(0))
+    assert owner.shape == (0,) and times.shape == (0,) and owner.dtype == times.dtype == np.int64
+
+
+def test_a_last_shard_of_one_subscriber_generates(tmp_path):
+    run = synthmob.generate("tiny", out=tmp_path / "run", subscribers=101, seed=0)  # shards of 100 and of 1
+    assert run.manifest["tables"]["subscribers"]["rows"] == 101
