@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import synthmob
 from synthmob import disclosure, schema
@@ -454,3 +456,25 @@ def test_week_default_k_releases_nothing_small(week_run, tmp_path):
         assert len(released) == 0 or pc.min(released).as_py() > 15
         if name in ("footfall", "catchment"):
             assert len(released) > 0, f"a week of 300 subscribers releases some {name}"
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), subscribers=st.integers(60, 200), k=st.integers(1, 20),
+       zones=st.sampled_from(["cell", "area", "grid:700"]))
+def test_random_small_runs_release_nothing_small_or_recoverable(tmp_path_factory, seed, subscribers, k, zones):
+    run = synthmob.generate("tiny", out=tmp_path_factory.mktemp("prop") / "run", seed=seed, subscribers=subscribers)
+    folder = insights(run, zones=zones, k=k)
+    for name in INSIGHTS:
+        table = pq.read_table(folder / f"{name}.parquet")
+        assert disclosure.findings(table, keys=KEYS[name], k=k) == []
+        frame = table.to_pandas()
+        assert not (frame["count"].dropna() <= k).any()
+        # linear differencing within a group: total minus the released cells never pins down a suppressed cell
+        total = (frame.age_band == disclosure.TOTAL) & (frame.gender == disclosure.TOTAL)
+        for _, group in frame.groupby(list(KEYS[name]), dropna=False, observed=True):
+            head, cells = group[total.loc[group.index]], group[~total.loc[group.index]]
+            if len(head) and head["count"].notna().all():
+                hidden = cells["count"].isna().sum()
+                residual = head["count"].iloc[0] - cells["count"].sum()
+                assert hidden == 0 or (hidden >= 2 and residual > k)
