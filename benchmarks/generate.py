@@ -11,6 +11,7 @@ Usage::
     python benchmarks/generate.py                      # region, all cores
     python benchmarks/generate.py city --workers 1 2   # city with 1 and then 2 workers, side by side
     python benchmarks/generate.py region --subscribers 10000 --days 7
+    python benchmarks/generate.py region --workers 1 2 --dask   # and a Dask LocalCluster of 2 workers
 
 Each configuration runs in a fresh child process so that peak memory is its own: ``main MiB`` is the
 peak resident memory of the generating process, ``total MiB`` the peak of the sum over it and its worker
@@ -32,13 +33,13 @@ import time
 from pathlib import Path
 
 
-def measure(config: str, workers: int, overrides: dict) -> dict:
+def measure(config: str, workers: int, overrides: dict, scheduler: str | None = None) -> dict:
     """Generate once in this process and report timings (called in a child process)."""
     import synthmob
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        run = synthmob.generate(config, out=Path(folder) / "run", workers=workers, **overrides)
+        run = synthmob.generate(config, out=Path(folder) / "run", workers=workers, scheduler=scheduler, **overrides)
         wall = time.perf_counter() - started
         scenario = run.manifest["scenario"]
         run_manifest = run.manifest
@@ -55,6 +56,7 @@ def measure(config: str, workers: int, overrides: dict) -> dict:
         "subscribers": scenario["subscribers"],
         "days": scenario["days"],
         "workers": workers,
+        "executor": "dask" if scheduler else "pool" if workers > 1 else "serial",
         "wall_s": wall,
         "world_s": wall_stage.get("world", 0.0),
         "people_s": sum(wall_stage.get(k, 0.0) for k in ("population", "identities", "contacts")),
@@ -122,18 +124,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[os.cpu_count() or 1])
     parser.add_argument("--subscribers", type=int)
     parser.add_argument("--days", type=int)
+    parser.add_argument("--dask", action="store_true", help="also run on a Dask LocalCluster of the most workers")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--scheduler", help=argparse.SUPPRESS)
     args = parser.parse_args()
     overrides = {k: v for k, v in {"subscribers": args.subscribers, "days": args.days}.items() if v is not None}
 
     if args.child:
-        print(json.dumps(measure(args.config, int(args.child), overrides)))
+        print(json.dumps(measure(args.config, int(args.child), overrides, args.scheduler)))
         return
 
     results = []
-    for workers in args.workers:
+    runs = [(w, None) for w in args.workers] + ([(max(args.workers), "local")] if args.dask else [])
+    for workers, scheduler in runs:
         command = [sys.executable, __file__, args.config, "--child", str(workers)]
+        command += ["--scheduler", scheduler] if scheduler else []
         for key, value in overrides.items():
             command += [f"--{key}", str(value)]
         out, peak_kib = run_child(command)
@@ -141,10 +147,10 @@ def main() -> None:
         result["peak_total_mib"] = peak_kib / 1024
         results.append(result)
 
-    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'wall s':>7} {'world s':>7} {'people s':>8} "
+    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'executor':>8} {'wall s':>7} {'world s':>7} {'people s':>8} "
           f"{'shards s':>8} {'records s':>9} {'sub-days/s':>10} {'rows/s':>10} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9}")
     for r in results:
-        print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['wall_s']:>7.1f} "
+        print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['executor']:>8} {r['wall_s']:>7.1f} "
               f"{r['world_s']:>7.1f} {r['people_s']:>8.1f} {r['shards_s']:>8.1f} {r['records_s']:>9.1f} "
               f"{r['subscriber_days_per_s']:>10,.0f} {r['records_per_s']:>10,.0f} {r['output_mib']:>7.1f} "
               f"{r['peak_main_mib']:>8,.0f} {r['peak_total_mib']:>9,.0f}")
@@ -155,7 +161,12 @@ def main() -> None:
     if len(results) > 1:
         base = results[0]
         for r in results[1:]:
-            print(f"speed-up of {r['workers']} workers over {base['workers']}: {base['wall_s'] / r['wall_s']:.2f}x")
+            print(f"speed-up of {r['workers']} workers ({r['executor']}) over {base['workers']}: "
+                  f"{base['wall_s'] / r['wall_s']:.2f}x")
+    pool = [r for r in results if r["executor"] != "dask" and r["workers"] == max(args.workers)]
+    for r in (r for r in results if r["executor"] == "dask"):
+        if pool:
+            print(f"Dask LocalCluster over the process pool, {r['workers']} workers: wall {r['wall_s'] / pool[0]['wall_s']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
