@@ -15,7 +15,8 @@ Usage::
 
 Each configuration runs in a fresh child process so that peak memory is its own: ``main MiB`` is the
 peak resident memory of the generating process, ``total MiB`` the peak of the sum over it and its worker
-processes (sampled from /proc every 0.25 s). Timings are wall-clock
+processes (sampled from /proc every 0.25 s), ``PSS MiB`` the peak of their summed proportional set size,
+which counts pages shared between them once. Timings are wall-clock
 on a shared machine: compare ratios from one invocation, not absolute figures across days.
 """
 
@@ -96,8 +97,34 @@ def tree_rss_kib(root: int) -> int:
     return total
 
 
-def run_child(command: list[str], *, cwd: Path | None = None, what: str = "benchmark child") -> tuple[str, int]:
-    """Run ``command``; return its stdout and the peak summed RSS of its process tree (KiB)."""
+def tree_pss_kib(root: int) -> int:
+    """Proportional set size of a process and its descendants: shared pages (the forkserver's copy-on-write
+    heap, memory-mapped route tables) count once in all, where summed RSS counts them in every process."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            ppid = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "0")
+            parents[int(entry.name)] = int(ppid)
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            total += int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("Pss:")))
+        except (OSError, StopIteration):
+            pass
+        stack += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+def run_child(command: list[str], *, cwd: Path | None = None, what: str = "benchmark child",
+              pss: dict | None = None) -> tuple[str, int]:
+    """Run ``command``; return its stdout and the peak summed RSS of its process tree (KiB); with ``pss``
+    (a dict), also sample the tree's proportional set size and store its peak as ``pss["peak_kib"]``."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
     peak = 0
     stop = threading.Event()
@@ -106,6 +133,8 @@ def run_child(command: list[str], *, cwd: Path | None = None, what: str = "bench
         nonlocal peak
         while not stop.is_set():
             peak = max(peak, tree_rss_kib(process.pid))
+            if pss is not None:
+                pss["peak_kib"] = max(pss.get("peak_kib", 0), tree_pss_kib(process.pid))
             stop.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -142,18 +171,20 @@ def main() -> None:
         command += ["--scheduler", scheduler] if scheduler else []
         for key, value in overrides.items():
             command += [f"--{key}", str(value)]
-        out, peak_kib = run_child(command)
+        pss: dict = {}
+        out, peak_kib = run_child(command, pss=pss)
         result = json.loads(out.strip().splitlines()[-1])
         result["peak_total_mib"] = peak_kib / 1024
+        result["peak_pss_mib"] = pss.get("peak_kib", 0) / 1024
         results.append(result)
 
     print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'executor':>8} {'wall s':>7} {'world s':>7} {'people s':>8} "
-          f"{'shards s':>8} {'records s':>9} {'sub-days/s':>10} {'rows/s':>10} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9}")
+          f"{'shards s':>8} {'records s':>9} {'sub-days/s':>10} {'rows/s':>10} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9} {'PSS MiB':>8}")
     for r in results:
         print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['executor']:>8} {r['wall_s']:>7.1f} "
               f"{r['world_s']:>7.1f} {r['people_s']:>8.1f} {r['shards_s']:>8.1f} {r['records_s']:>9.1f} "
               f"{r['subscriber_days_per_s']:>10,.0f} {r['records_per_s']:>10,.0f} {r['output_mib']:>7.1f} "
-              f"{r['peak_main_mib']:>8,.0f} {r['peak_total_mib']:>9,.0f}")
+              f"{r['peak_main_mib']:>8,.0f} {r['peak_total_mib']:>9,.0f} {r['peak_pss_mib']:>8,.0f}")
     print()
     print(f"{'workers':>7} {'events':>12} {'events/s (of wall)':>18} {'share of wall on events':>24}")
     for r in results:

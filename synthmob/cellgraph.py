@@ -11,7 +11,8 @@ a trip reads its duration and route from those tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -94,6 +95,33 @@ class Routes:
 
     time_s: np.ndarray  # float32 (n, n)
     predecessor: np.ndarray  # int32 (n, n)
+    files: tuple[str, str] | None = field(default=None, compare=False)  # when memory-mapped: where from
+
+    def to_files(self, folder: Path, name: str) -> "Routes":
+        """The same tables saved under ``folder`` and memory-mapped from there.
+
+        A mapped :class:`Routes` pickles as its file names, so worker processes map the files, sharing one
+        copy in the page cache, instead of each receiving and holding its own (hundreds of MB on a region).
+
+        Examples
+        --------
+        >>> import pickle, tempfile
+        >>> routes = Routes(np.zeros((2, 2), np.float32), np.full((2, 2), -1, np.int32))
+        >>> mapped = routes.to_files(Path(tempfile.mkdtemp()), "walk")
+        >>> copy = pickle.loads(pickle.dumps(mapped))
+        >>> len(pickle.dumps(mapped)) < 1000, copy.files == mapped.files, bool((copy.time_s == 0).all())
+        (True, True, True)
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        time_path, predecessor_path = folder / f"{name}-time_s.npy", folder / f"{name}-predecessor.npy"
+        np.save(time_path, self.time_s)
+        np.save(predecessor_path, self.predecessor)
+        return _mapped(str(time_path), str(predecessor_path))
+
+    def __reduce__(self):
+        if self.files is not None:
+            return (_mapped, self.files)
+        return (Routes, (self.time_s, self.predecessor))
 
     def path(self, src: int, dst: int) -> np.ndarray:
         """Cells from ``src`` to ``dst`` inclusive, along the fastest path."""
@@ -105,6 +133,13 @@ class Routes:
             out.append(node)
         out.reverse()
         return np.asarray(out, dtype=np.int32)
+
+
+def _mapped(time_path: str, predecessor_path: str) -> Routes:
+    # Plain ndarray views of the maps: indexing a np.memmap subclass costs far more per element access.
+    time_s = np.load(time_path, mmap_mode="r").view(np.ndarray)
+    predecessor = np.load(predecessor_path, mmap_mode="r").view(np.ndarray)
+    return Routes(time_s, predecessor, files=(time_path, predecessor_path))
 
 
 def build_graph(

@@ -17,6 +17,7 @@ of an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -337,8 +338,11 @@ def _write_run(
     notify("contacts", 1, 1)
     clock.lap("contacts")
 
+    # Workers map the route tables from files instead of each receiving a copy.
+    routes = {mode: table.to_files(staging / _WORK / "routes", mode) for mode, table in world.routes.items()}
+    shared = dataclasses.replace(world, routes=routes)
     job = _Job(
-        scenario, world, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
+        scenario, shared, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
     )
     with cluster.send(job, tasks=scenario.n_shards) as workers:
         stages = Stages(workers, job.work, scenario.n_shards)

@@ -13,16 +13,20 @@ from pathlib import Path
 import duckdb
 
 
-def terminating_legs(own: Path, positions: Path, out: Path, *, shard_size: int, threads: int = 2) -> int:
+def terminating_legs(own: Path, positions: Path, out: Path, *, shard_size: int, threads: int = 2,
+                     memory_limit: str = "1GB") -> int:
     """Write the terminating legs of the originating voice and SMS legs in ``own/*.parquet``.
 
     Each leg is the callee's: same ``call_id``, ``timestamp`` and ``duration_s`` as the caller's, direction
     ``in``, the caller as ``counterpart_id``, at the cell serving the callee at that instant (from the
     timelines in ``positions/*.parquet``). Output: ``out/shard=<k>/*.parquet``. Returns the number of legs.
+    DuckDB keeps within ``memory_limit`` and spills the rest to a folder beside ``out``.
     """
     con = duckdb.connect()
     try:
         con.execute(f"SET threads TO {int(threads)}")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = '{(out.parent / 'duckdb-spill').as_posix()}'")
         con.execute("SET preserve_insertion_order = false")
         try:
             con.execute("SET enable_progress_bar = false")  # a library never prints
