@@ -67,7 +67,7 @@ class Audit:
     Attributes
     ----------
     run : str
-        The run folder audited.
+        The name of the run folder audited (not its path, which could name a user).
     tables : dict of str to TableAudit
         One entry per released table, by name (``"footfall"`` for ``insights/footfall.parquet``).
     unicity : dict of int to float or None
@@ -79,7 +79,7 @@ class Audit:
         What else the reader should know (e.g. that no tables were released).
     """
 
-    run: str
+    run: str  # the run folder's name (a path could name a user in a published audit)
     tables: dict[str, TableAudit]
     unicity: dict[int, float | None]
     unicity_sample: dict[int, int]
@@ -285,4 +285,4 @@ def audit(run: Run | str | Path, *, points: Sequence[int] = (1, 2, 3, 4, 5), sam
         notes.append(f"no released tables: {folder} {'has no count tables' if folder.is_dir() else 'does not exist'}")
     unique_points = sorted({int(p) for p in points})
     shares, sizes, more = _unicity(run, unique_points, int(sample), int(seed))
-    return Audit(run=str(run.path), tables=tables, unicity=shares, unicity_sample=sizes, notes=notes + more)
+    return Audit(run=run.path.resolve().name, tables=tables, unicity=shares, unicity_sample=sizes, notes=notes + more)

@@ -185,3 +185,9 @@ def test_counts_are_unchanged_by_the_audit(released_run):
     audit(released_run, points=(1,), sample=5)
     assert pq.read_table(released_run.path / "insights" / "footfall.parquet").equals(before)
     assert pc.min(before["count"]).as_py() > 3
+
+
+def test_the_audit_names_its_run_by_folder_only(released_run):
+    report = audit(released_run, sample=20)
+    assert report.run == released_run.path.name
+    assert str(released_run.path.parent) not in json.dumps(report.to_json())

@@ -478,3 +478,12 @@ def test_random_small_runs_release_nothing_small_or_recoverable(tmp_path_factory
                 hidden = cells["count"].isna().sum()
                 residual = head["count"].iloc[0] - cells["count"].sum()
                 assert hidden == 0 or (hidden >= 2 and residual > k)
+
+
+def test_a_release_names_its_run_by_folder_only(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "home" / "someone")
+    folder = insights(run, k=0)
+    for path in folder.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        assert "someone" not in text and str(tmp_path) not in text
+    assert json.loads((folder / INDEX).read_text())["run"] == run.path.name

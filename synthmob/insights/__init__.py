@@ -156,7 +156,8 @@ def insights(
     cell_zone, zone_table = assign_zones(run.table("cells"), spec, world=world)
     target = Path(out if out is not None else run.path / "insights").absolute()
     common = {"source": source, "zones": str(spec), "timezone": run.manifest["scenario"]["timezone"], "k": k}
-    common |= {"epsilon": epsilon, "run": str(run.path.absolute()), "synthmob": _version()}
+    # The run by its folder name only: an absolute path could name a user in a published release.
+    common |= {"epsilon": epsilon, "run": run.path.resolve().name, "synthmob": _version()}
     sidecars, rows = {}, {}
     with staged_folder(target, overwrite=overwrite, marker=INDEX) as folder:
         write_table(zone_table, folder / "zones.parquet")
