@@ -61,8 +61,8 @@ Limits
 
 Keyed-hash pseudonymisation (a message authentication code with a secret key, of which HMAC is the usual
 one), and the choice between one pseudonym per person and one per record or period, follow ENISA,
-"Pseudonymisation techniques and best practices" (November 2019), section 5.1 (message authentication code)
-and section 5.2 (pseudonymisation policies).
+"Pseudonymisation techniques and best practices" (November 2019), chapter 5 (pseudonymisation techniques:
+message authentication codes, and policies for how often a pseudonym changes).
 """
 
 from __future__ import annotations
