@@ -270,8 +270,8 @@ def insights(
         raise typer.Exit(130) from None
     index = json.loads((Path(folder) / "index.json").read_text(encoding="utf-8"))
     print(f"wrote insights of {run} to {folder} in {time.perf_counter() - started:.1f} s")
-    for name, sidecar in index.get("insights", {}).items():
-        info = json.loads((Path(folder) / sidecar).read_text(encoding="utf-8")) if isinstance(sidecar, str) else sidecar
+    for name, sidecar in index["insights"].items():
+        info = json.loads((Path(folder) / sidecar).read_text(encoding="utf-8"))
         suppressed = sum((info.get("suppressed") or {}).values())
         print(f"  {name:<10} {info.get('rows', 0):>10,} rows  {suppressed:>9,} suppressed")
 
