@@ -129,3 +129,75 @@ def test_a_fit_on_too_little_data_is_refused_with_a_reason():
 def test_rows_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         _hand("a", True).within = False  # type: ignore[misc]
+
+
+def test_the_confined_exponent_is_the_published_one_when_nothing_is_confined():
+    assert realism.confined_exponent(1.65, offset=5.8, kappa=350.0, bound=1e5) == pytest.approx(1.65, abs=0.01)
+    assert realism.confined_exponent(1.75, offset=1.5, kappa=400.0, bound=1e5) == pytest.approx(1.75, abs=0.01)
+
+
+def test_a_sample_of_the_confined_published_law_fits_the_confined_exponent():
+    # Draw from (r + 5.8)^-1.65 e^(-r/350) confined to 1 <= r <= 106 km (half the region's diagonal): a
+    # bounded Pareto by inversion, thinned by the exponential; fit it as the scorecard does. The fit lands on
+    # confined_exponent, far below 1.65.
+    rng = np.random.default_rng(7)
+    a, low, high = 1.0 - 1.65, realism.X_MIN_KM + 5.8, 106.0 + 5.8
+    x = (low**a + rng.random(500_000) * (high**a - low**a)) ** (1.0 / a) - 5.8
+    x = x[rng.random(x.size) < np.exp(-(x - realism.X_MIN_KM) / 350.0)]
+    fit = realism._tpl(x, x_min=realism.X_MIN_KM, offset=realism.RG_OFFSET_KM)
+    expected = realism.confined_exponent(1.65, offset=realism.RG_OFFSET_KM, kappa=realism.RG_KAPPA_KM, bound=106.0)
+    assert fit.ci["beta"][0] < expected < fit.ci["beta"][1]
+    assert expected < 1.35
+
+
+def test_an_exponent_is_not_judged_where_the_region_spans_less_than_a_decade(rows):
+    by_name = {r.statistic: r for r in rows}
+    # tiny is 4 × 4 km: radii cannot exceed half its diagonal, 2.8 km, and jumps its diagonal, 5.7 km
+    for name in ("radius of gyration β_r (offset 5.8 km, ≥ 1 km)", "jump length β (offset 1.5 km, ≥ 1 km)"):
+        row = by_name[name]
+        assert row.within is None and row.low is None and row.high is None
+        assert "does not apply" in row.note and "4 × 4 km" in row.note
+
+
+def test_the_exponent_range_is_confined_to_a_region_smaller_than_the_cut_off():
+    rng = np.random.default_rng(0)
+    radii = 2.0 + 30.0 * rng.random(500)
+    rows = realism._power_law_rows("radius of gyration", "β_r", radii, radii, offset=5.8, kappa=350.0,
+                                   published="1.65 ± 0.15", low=1.5, high=1.8, scale_note="region 150 × 150 km",
+                                   bound=106.0, bound_note="half its diagonal")
+    exponent, cutoff = rows
+    assert exponent.low == pytest.approx(realism.confined_exponent(1.5, offset=5.8, kappa=350.0, bound=106.0))
+    assert exponent.high == pytest.approx(realism.confined_exponent(1.8, offset=5.8, kappa=350.0, bound=106.0))
+    assert 0.9 < exponent.low < exponent.high < 1.5
+    assert "confined" in exponent.note and "1.65 ± 0.15" in exponent.published
+    assert cutoff.within is None and "does not apply" in cutoff.note
+    # a region as large as the cut-off: the published range as it stands, and the cut-off judged
+    exponent, cutoff = realism._power_law_rows(
+        "radius of gyration", "β_r", radii, radii, offset=5.8, kappa=350.0, published="1.65 ± 0.15", low=1.5,
+        high=1.8, scale_note="country", bound=400.0, bound_note="half its diagonal")
+    assert (exponent.low, exponent.high) == (1.5, 1.8) and (cutoff.low, cutoff.high) == (175.0, 700.0)
+
+
+def test_the_exploration_fit_leaves_out_steps_from_a_single_known_place():
+    # Steps with S = 1 are always new; the others are new with probability 0.6 S^-0.21. Including the
+    # S = 1 steps would pull ρ up; leaving them out recovers the parameters.
+    rng = np.random.default_rng(3)
+    subs, cells = [], []
+    for sub in range(3000):
+        known, here = [0], 0
+        subs.append(sub)
+        cells.append(here)
+        for _ in range(40):
+            S = len(known)
+            if S == 1 or rng.random() < 0.6 * S ** -0.21:
+                here = len(known)
+                known.append(here)
+            else:
+                here = rng.choice([c for c in known if c != here])
+            subs.append(sub)
+            cells.append(here)
+    subs, cells = np.array(subs), np.array(cells)
+    v = realism.metrics.Visits(subs, np.arange(len(subs)), np.arange(len(subs)) + 1, cells, cells * 1.0, cells * 0.0)
+    fit = realism._exploration(v)
+    assert fit.ci["rho"][0] < 0.6 < fit.ci["rho"][1]
+    assert fit.ci["gamma"][0] < 0.21 < fit.ci["gamma"][1]

@@ -119,12 +119,15 @@ class Travel(_Frozen):
     car_ownership_rural: float = Field(0.85, ge=0.0, le=1.0, description="car availability in the countryside (MiD 2017: about 10 % of rural households have "
         "no car)")
     trunk_car_kmh: float = Field(
-        95.0, gt=0.0, description="car speed on a trunk corridor between towns (motorways and federal roads; "
-        "German motorway traffic averages about 100-120 km/h, BASt traffic counts)"
+        95.0, gt=0.0, description="car speed on a trunk corridor between towns (motorways and federal roads). "
+        "Light vehicles averaged 116-117 km/h at about 100 motorway counting points in 2010-2014 (BASt study "
+        "of 2016, as reported by auto motor und sport, April 2019); lower here for federal roads, junctions "
+        "and congestion"
     )
     trunk_transit_kmh: float = Field(
-        65.0, gt=0.0, description="public transport speed on a trunk corridor (regional express trains, "
-        "about 60-80 km/h including stops in German timetables)"
+        65.0, gt=0.0, description="public transport speed on a trunk corridor, stops included. Regional-Express "
+        "trains average about 70-90 km/h (German Wikipedia, 'Regional-Express'); lower here because stopping "
+        "regional trains and buses serve the same corridors"
     )
     car_overhead_s: float = Field(240.0, ge=0.0, description="parking and walking to the car, per trip")
     transit_overhead_s: float = Field(420.0, ge=0.0, description="walking to the stop and waiting, per trip")
