@@ -14,7 +14,6 @@ the many scalar decisions inside SimPy processes cost array reads, not generator
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import math
@@ -196,13 +195,16 @@ class Places:
         Exploration and distance-kernel parameters.
     """
 
-    def __init__(self, x_m: np.ndarray, y_m: np.ndarray, attraction: np.ndarray, cfg: Behaviour, cache: int = 1024):
+    def __init__(self, x_m: np.ndarray, y_m: np.ndarray, attraction: np.ndarray, cfg: Behaviour,
+                 cache_bytes: int = 128 * 2**20):
         self._x = x_m
         self._y = y_m
         self._attraction = np.asarray(attraction, dtype=np.float64)
         self._cfg = cfg
-        self._cdfs: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache = cache
+        # Kernels by origin cell, kept for the life of the object (a worker's, across its shards), up to
+        # ``cache_bytes``; beyond that the oldest is dropped.
+        self._cdfs: dict[int, np.ndarray] = {}
+        self._cache = max(1, cache_bytes // (8 * max(1, len(x_m))))
 
     def _cdf(self, here: int) -> np.ndarray:
         cdf = self._cdfs.get(here)
@@ -212,11 +214,9 @@ class Places:
             w[here] = 0.0
             cdf = np.cumsum(w)
             cdf /= cdf[-1]
+            if len(self._cdfs) >= self._cache:
+                del self._cdfs[next(iter(self._cdfs))]
             self._cdfs[here] = cdf
-            if len(self._cdfs) > self._cache:
-                self._cdfs.popitem(last=False)
-        else:
-            self._cdfs.move_to_end(here)
         return cdf
 
     def choose(self, person: Person, here: int, s: Stream) -> int:

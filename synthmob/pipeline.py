@@ -25,6 +25,7 @@ import os
 import platform
 import shutil
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synthmob import schema
+from synthmob.behaviour import Places
 from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
 from synthmob.events import Positions, finish, originating, positions
@@ -46,7 +48,7 @@ from synthmob.output import remove_parts, staged_folder, write_geojson, write_js
 from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
-from synthmob.simulation import simulate_shard
+from synthmob.simulation import places_for, simulate_shard
 from synthmob.social import Contacts, build_social_network, contacts, edges_table
 from synthmob.terminating import terminating_legs
 from synthmob.world import World, build_world
@@ -115,6 +117,18 @@ def partial_folder(scenario: Scenario) -> Path:
     return target.parent / f".{target.name}.partial-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
+_PLACES: list[tuple[weakref.ref, Places]] = []
+
+
+def _places(job: _Job) -> Places:
+    """One :class:`Places` per job and process, kept across the shards the process runs."""
+    if _PLACES and _PLACES[0][0]() is job:
+        return _PLACES[0][1]
+    places = places_for(job.scenario, job.world)
+    _PLACES[:] = [(weakref.ref(job), places)]
+    return places
+
+
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     """Simulate shard ``index``: write its stays and trips, and the timeline and originating legs that the
     callee join and :func:`finish_shard` need. Returns rows per file for each table written, and under
@@ -122,7 +136,8 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     clock = _Clock()
     members = job.members(index)
     root = streams(job.scenario.seed)
-    tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=child(root, _SIMULATION, index))
+    tables = simulate_shard(job.scenario, job.world, members, job.calendar, rng=child(root, _SIMULATION, index),
+                            places=_places(job))
     clock.lap("simulation")
     part = f"part-{index:05d}"
     for name in ("stays", "trips"):

@@ -20,9 +20,9 @@ import pyarrow as pa
 import simpy
 
 from synthmob import schema
-from synthmob.behaviour import HOUR, MIN_STAY_S, Person, Places, Stream, Trip, choose_mode, plan_day
+from synthmob.behaviour import HOUR, MIN_STAY_S, Person, Places, Stream, choose_mode, plan_day
 from synthmob.calendar import Calendar
-from synthmob.cellgraph import speeds_mps
+from synthmob.cellgraph import Routes, speeds_mps
 from synthmob.population import Population
 from synthmob.scenario import Scenario
 from synthmob.world import World
@@ -34,19 +34,23 @@ _MODE_CODE = {m: i for i, m in enumerate(schema.MODES)}
 
 
 class Router:
-    """Trips between cells: durations and paths from the world's shortest-time tables, cached per shard."""
+    """Trips between cells: mode, duration and the parameters to rebuild the path, from the world's tables.
+
+    Inside the simulation a trip costs a few scalar look-ups; the cells it crosses are rebuilt for a whole
+    shard at once by :func:`trip_paths` when the shard's tables are made.
+    """
 
     def __init__(self, world: World, scenario: Scenario) -> None:
         self.world = world
         self.travel = scenario.world.travel
         self._x, self._y = world.x_m, world.y_m
-        self._cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         # Inside one cell: half the side of a square of the cell's area, at the local speed of each mode.
         local_m = 0.5 * np.sqrt(world.coverage_m2) * self.travel.detour_factor
         speeds = speeds_mps(self.travel, world.density_per_km2)
         self._local_s = {mode: local_m / speeds[mode] for mode in schema.MODES}
         self._local_m = local_m
         self._overhead = {"walk": 0.0, "car": self.travel.car_overhead_s, "transit": self.travel.transit_overhead_s}
+        self._time_s = {mode: world.routes[mode].time_s for mode in schema.MODES}
 
     def distance_m(self, src: int, dst: int) -> float:
         if src == dst:
@@ -59,28 +63,79 @@ class Router:
             mode = "walk"
         else:
             mode = "car" if person.car else "transit"
-        base = self._local_s[mode][src] if src == dst else float(self.world.routes[mode].time_s[src, dst])
+        base = self._local_s[mode][src] if src == dst else float(self._time_s[mode][src, dst])
         return self._overhead[mode] + base
 
-    def trip(self, person: Person, src: int, dst: int, s: Stream) -> Trip:
+    def trip(self, person: Person, src: int, dst: int, s: Stream) -> tuple[str, float, float]:
+        """A trip's mode, door-to-door duration (s) and time noise factor (which scales its path)."""
         mode = choose_mode(person, self.distance_m(src, dst), self.travel, s)
         noise = math.exp(self.travel.time_noise * s.normal())
-        overhead = self._overhead[mode]
-        if src == dst:
-            return Trip(mode, overhead + self._local_s[mode][src] * noise, np.array([src], np.int32), np.zeros(1))
-        key = (_MODE_CODE[mode], src, dst)
-        cached = self._cache.get(key)
-        if cached is None:
-            routes = self.world.routes[mode]
-            cells = routes.path(src, dst)
-            at = routes.time_s[src, cells].astype(np.float64)
-            entered = np.concatenate([[0.0], (at[:-1] + at[1:]) / 2.0])  # a cell is entered mid-edge
-            cached = (cells, entered, float(at[-1]))
-            self._cache[key] = cached
-        cells, entered, total = cached
-        offsets = entered * noise
-        offsets[1:] += overhead
-        return Trip(mode, overhead + total * noise, cells, offsets)
+        base = self._local_s[mode][src] if src == dst else float(self._time_s[mode][src, dst])
+        return mode, self._overhead[mode] + base * noise, noise
+
+    def overhead_s(self, mode: str) -> float:
+        return self._overhead[mode]
+
+
+def trip_paths(
+    routes: dict[str, Routes], mode: np.ndarray, src: np.ndarray, dst: np.ndarray, depart: np.ndarray,
+    noise: np.ndarray, overhead: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells every trip crosses and when each is entered, for many trips at once.
+
+    A trip follows its mode's fastest path from ``src`` to ``dst`` (the predecessor tables walked back from
+    ``dst``, all trips in step); a cell is entered halfway along the edge into it, at its time from ``src``
+    scaled by the trip's ``noise``, plus the trip's ``overhead`` after the first cell. A trip inside one
+    cell crosses just that cell, entered at departure.
+
+    Returns
+    -------
+    lengths : numpy.ndarray
+        Cells per trip (int64).
+    cells : numpy.ndarray
+        The cells of all trips, trip after trip, from ``src`` to ``dst`` (int32).
+    entered : numpy.ndarray
+        When each cell is entered, in the units of ``depart`` (float64).
+    """
+    n = len(src)
+    lengths = np.zeros(n, np.int64)
+    position = np.zeros(n, np.int64)  # a trip's column in its mode's block
+    blocks: dict[int, np.ndarray] = {}
+    for code, name in enumerate(schema.MODES):
+        rows = np.flatnonzero(mode == code)
+        if len(rows) == 0:
+            continue
+        position[rows] = np.arange(len(rows))
+        pred = routes[name].predecessor
+        first, cur = src[rows], dst[rows].astype(np.int64)
+        steps = [cur.copy()]
+        alive = np.flatnonzero(cur != first)
+        while len(alive):
+            cur[alive] = pred[first[alive], cur[alive]]
+            step = np.full(len(rows), -1, np.int64)
+            step[alive] = cur[alive]
+            steps.append(step)
+            alive = alive[cur[alive] != first[alive]]
+        block = np.stack(steps)  # step × trip, from dst back to src, then -1
+        lengths[rows] = (block >= 0).sum(axis=0)
+        blocks[code] = block
+    total = int(lengths.sum())
+    trip = np.repeat(np.arange(n), lengths)
+    k = np.arange(total) - (np.cumsum(lengths) - lengths)[trip]  # position along the trip, from src
+    step_mode = mode[trip]
+    cells = np.empty(total, np.int32)
+    at = np.empty(total, np.float64)
+    for code, block in blocks.items():
+        within = np.flatnonzero(step_mode == code)
+        owner = trip[within]
+        cells[within] = block[lengths[owner] - 1 - k[within], position[owner]]
+        at[within] = routes[schema.MODES[code]].time_s[src[owner], cells[within]].astype(np.float64)
+    later = np.flatnonzero(k > 0)
+    entered = np.zeros(total, np.float64)
+    entered[later] = (at[later - 1] + at[later]) / 2.0
+    offsets = entered * noise[trip]
+    offsets[later] += overhead[trip[later]]
+    return lengths, cells, depart[trip] + offsets
 
 
 class Recorder:
@@ -91,7 +146,7 @@ class Recorder:
         self.stay_start, self.stay_end, self.stay_act = array("d"), array("d"), array("b")
         self.trip_sub, self.trip_from, self.trip_to = array("q"), array("q"), array("q")
         self.trip_depart, self.trip_arrive, self.trip_mode = array("d"), array("d"), array("b")
-        self.path_len, self.path_cells, self.path_entered = array("q"), array("i"), array("d")
+        self.trip_noise, self.trip_overhead = array("d"), array("d")
 
     def stay(self, sub: int, cell: int, start: float, end: float, activity: str) -> None:
         self.stay_sub.append(sub)
@@ -100,55 +155,64 @@ class Recorder:
         self.stay_end.append(end)
         self.stay_act.append(_ACTIVITY_CODE[activity])
 
-    def trip(self, sub: int, src: int, dst: int, depart: float, trip: Trip) -> None:
+    def trip(self, sub: int, src: int, dst: int, depart: float, mode: str, duration_s: float, noise: float,
+             overhead_s: float) -> None:
         self.trip_sub.append(sub)
         self.trip_from.append(src)
         self.trip_to.append(dst)
         self.trip_depart.append(depart)
-        self.trip_arrive.append(depart + trip.duration_s)
-        self.trip_mode.append(_MODE_CODE[trip.mode])
-        self.path_len.append(len(trip.cells))
-        self.path_cells.extend(trip.cells.tolist())
-        self.path_entered.extend((depart + trip.offsets_s).tolist())
+        self.trip_arrive.append(depart + duration_s)
+        self.trip_mode.append(_MODE_CODE[mode])
+        self.trip_noise.append(noise)
+        self.trip_overhead.append(overhead_s)
 
-    def tables(self, epoch_s: int) -> dict[str, pa.Table]:
-        """Stays and trips as Arrow tables sorted by (subscriber, time)."""
+    def tables(self, epoch_s: int, routes: dict[str, Routes]) -> dict[str, pa.Table]:
+        """Stays and trips as Arrow tables sorted by (subscriber, time), with every trip's path."""
 
-        def ts(seconds: array) -> pa.Array:
-            ms = np.round(np.frombuffer(seconds, dtype=np.float64) * 1000.0).astype(np.int64) + epoch_s * 1000
+        def ts(seconds: np.ndarray) -> pa.Array:
+            ms = np.round(np.asarray(seconds, dtype=np.float64) * 1000.0).astype(np.int64) + epoch_s * 1000
             return pa.array(ms, type=pa.int64()).cast(schema.TIMESTAMP)
+
+        def column(buffer: array, dtype: type) -> np.ndarray:
+            return np.frombuffer(buffer, dtype=dtype)
 
         stays = pa.Table.from_arrays(
             [
-                pa.array(np.frombuffer(self.stay_sub, dtype=np.int64)),
-                pa.array(np.frombuffer(self.stay_cell, dtype=np.int32)),
-                ts(self.stay_start),
-                ts(self.stay_end),
-                pa.array(schema.ACTIVITIES).take(pa.array(np.frombuffer(self.stay_act, dtype=np.int8))),
+                pa.array(column(self.stay_sub, np.int64)),
+                pa.array(column(self.stay_cell, np.int32)),
+                ts(column(self.stay_start, np.float64)),
+                ts(column(self.stay_end, np.float64)),
+                pa.array(schema.ACTIVITIES).take(pa.array(column(self.stay_act, np.int8))),
             ],
             schema=schema.STAYS,
         )
-        lengths = np.frombuffer(self.path_len, dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-        steps = pa.StructArray.from_arrays(
-            [pa.array(np.frombuffer(self.path_cells, dtype=np.int32)), ts(self.path_entered)],
-            fields=list(schema.PATH_STEP),
+        src, dst = column(self.trip_from, np.int64), column(self.trip_to, np.int64)
+        depart, mode = column(self.trip_depart, np.float64), column(self.trip_mode, np.int8)
+        lengths, cells, entered = trip_paths(
+            routes, mode, src, dst, depart, column(self.trip_noise, np.float64), column(self.trip_overhead, np.float64)
         )
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        steps = pa.StructArray.from_arrays([pa.array(cells), ts(entered)], fields=list(schema.PATH_STEP))
         trips = pa.Table.from_arrays(
             [
-                pa.array(np.frombuffer(self.trip_sub, dtype=np.int64)),
-                pa.array(np.frombuffer(self.trip_from, dtype=np.int64).astype(np.int32)),
-                pa.array(np.frombuffer(self.trip_to, dtype=np.int64).astype(np.int32)),
-                ts(self.trip_depart),
-                ts(self.trip_arrive),
-                pa.array(schema.MODES).take(pa.array(np.frombuffer(self.trip_mode, dtype=np.int8))),
+                pa.array(column(self.trip_sub, np.int64)),
+                pa.array(src.astype(np.int32)),
+                pa.array(dst.astype(np.int32)),
+                ts(depart),
+                ts(column(self.trip_arrive, np.float64)),
+                pa.array(schema.MODES).take(pa.array(mode)),
                 pa.ListArray.from_arrays(pa.array(offsets), steps),
             ],
             schema=schema.TRIPS,
         )
-        stay_order = np.lexsort((np.frombuffer(self.stay_start), np.frombuffer(self.stay_sub, dtype=np.int64)))
-        trip_order = np.lexsort((np.frombuffer(self.trip_depart), np.frombuffer(self.trip_sub, dtype=np.int64)))
+        stay_order = np.lexsort((column(self.stay_start, np.float64), column(self.stay_sub, np.int64)))
+        trip_order = np.lexsort((depart, column(self.trip_sub, np.int64)))
         return {"stays": stays.take(stay_order), "trips": trips.take(trip_order)}
+
+
+def places_for(scenario: Scenario, world: World) -> Places:
+    """Where the outings of ``scenario``'s subscribers go in ``world``."""
+    return Places(world.x_m, world.y_m, world.jobs, scenario.behaviour)
 
 
 @dataclass
@@ -193,20 +257,26 @@ def live(env: simpy.Environment, person: Person, ctx: ShardContext) -> Generator
                 yield env.timeout(depart - env.now)
             if target < 0:
                 target = ctx.places.choose(person, here, s)
-            trip = ctx.router.trip(person, here, target, s)
-            if env.now + trip.duration_s >= horizon:
+            mode, duration_s, noise = ctx.router.trip(person, here, target, s)
+            if env.now + duration_s >= horizon:
                 break
             rec.stay(person.subscriber_id, here, since, env.now, activity)
-            rec.trip(person.subscriber_id, here, target, env.now, trip)
-            yield env.timeout(trip.duration_s)
+            rec.trip(person.subscriber_id, here, target, env.now, mode, duration_s, noise,
+                     ctx.router.overhead_s(mode))
+            yield env.timeout(duration_s)
             here, activity, since = target, leg.activity, env.now
     rec.stay(person.subscriber_id, here, since, horizon, activity)
 
 
 def simulate_shard(
-    scenario: Scenario, world: World, population: Population, calendar: Calendar, *, rng: np.random.Generator
+    scenario: Scenario, world: World, population: Population, calendar: Calendar, *, rng: np.random.Generator,
+    places: Places | None = None,
 ) -> dict[str, pa.Table]:
     """Simulate the subscribers of one shard; return its ``stays`` and ``trips`` tables.
+
+    ``places`` (from :func:`places_for`) may be shared by the shards a process runs, so that the kernels it
+    keeps are computed once per process; it holds no state of any subscriber, so results do not depend on
+    which shards shared it.
 
     Examples
     --------
@@ -227,7 +297,7 @@ def simulate_shard(
         scenario=scenario,
         calendar=calendar,
         router=Router(world, scenario),
-        places=Places(world.x_m, world.y_m, world.jobs, scenario.behaviour),
+        places=places_for(scenario, world) if places is None else places,
         stream=stream,
         recorder=Recorder(),
     )
@@ -242,4 +312,4 @@ def simulate_shard(
         )
         env.process(live(env, person, ctx))
     env.run()
-    return ctx.recorder.tables(calendar.epoch_s)
+    return ctx.recorder.tables(calendar.epoch_s, world.routes)

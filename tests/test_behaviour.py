@@ -277,7 +277,7 @@ def grid():
 
 def test_choose_never_returns_the_current_cell(grid):
     x, y, a = grid
-    places = Places(x, y, a, Behaviour(), cache=8)  # a small cache: entries are evicted and rebuilt
+    places = Places(x, y, a, Behaviour(), cache_bytes=8 * 8 * GRID * GRID)  # 8 kernels: evicted and rebuilt
     s = Stream(np.random.default_rng(11))
     for start in (0, 210, 399):
         p = person("home_based", home=start)

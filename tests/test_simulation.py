@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from synthmob.calendar import Calendar
 from synthmob.pipeline import build_population, child, streams
 from synthmob.scenario import load_scenario
-from synthmob.simulation import simulate_shard
+from synthmob import schema
+from synthmob.simulation import simulate_shard, trip_paths
 from synthmob.world import build_world
 
 
@@ -166,3 +167,26 @@ def test_daylight_saving_moves_utc_not_local_time(tmp_path):
     assert winter.sum() > 100 and summer.sum() > 100
     assert abs(local_h[winter].median() - local_h[summer].median()) < 0.25
     assert utc_h[winter].median() - utc_h[summer].median() == pytest.approx(1.0, abs=0.25)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 60))
+def test_trip_paths_in_bulk_equal_one_trip_at_a_time(tiny_world, seed, n):
+    rng = np.random.default_rng(seed)
+    cells = len(tiny_world.x_m)
+    mode = rng.integers(0, len(schema.MODES), n).astype(np.int8)
+    src = rng.integers(0, cells, n)
+    dst = np.where(rng.random(n) < 0.2, src, rng.integers(0, cells, n))  # some trips inside one cell
+    depart, noise = rng.uniform(0, 86_400, n), np.exp(0.1 * rng.standard_normal(n))
+    overhead = rng.choice([0.0, 240.0, 420.0], n)
+    lengths, path, entered = trip_paths(tiny_world.routes, mode, src, dst, depart, noise, overhead)
+    assert len(lengths) == n and lengths.sum() == len(path) == len(entered)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    for i in range(n):
+        routes = tiny_world.routes[schema.MODES[mode[i]]]
+        expected = routes.path(int(src[i]), int(dst[i]))  # one trip at a time, as a reference
+        at = routes.time_s[src[i], expected].astype(np.float64)
+        offsets = np.concatenate([[0.0], (at[:-1] + at[1:]) / 2.0]) * noise[i]
+        offsets[1:] += overhead[i]
+        np.testing.assert_array_equal(path[bounds[i]:bounds[i + 1]], expected)
+        np.testing.assert_array_equal(entered[bounds[i]:bounds[i + 1]], depart[i] + offsets)
