@@ -228,21 +228,26 @@ class ShardContext:
 
 
 def live(env: simpy.Environment, person: Person, ctx: ShardContext) -> Generator[simpy.Event, None, None]:
-    """A subscriber's whole horizon: stays and trips, day after day, in local time."""
+    """A subscriber's whole horizon: stays and trips, day after day, in local time.
+
+    One SimPy timeout per leg: on arriving somewhere the subscriber decides when to leave, where to go and
+    how, and waits until the arrival there (a stay and a trip). ``now`` is the time of the last arrival,
+    kept exactly so that every stay starts where the trip before it ends.
+    """
     cfg, cal, s, rec = ctx.scenario.behaviour, ctx.calendar, ctx.stream, ctx.recorder
     horizon = cal.horizon_s
-    here, activity, since = person.home, "home", 0.0
+    here, activity, now = person.home, "home", 0.0
     anchor = person.work if person.work >= 0 else person.home
     commute_s = ctx.router.usual_time_s(person, person.home, anchor)
     for day in range(cal.days):
         for leg in plan_day(person, day, cal, cfg, commute_s, s):
             if leg.at_s is None:
-                depart = max(env.now, since + leg.stay_s)
+                depart = now + leg.stay_s
             else:
                 planned = cal.wall(day, leg.at_s)
-                if planned < env.now - _GIVE_UP_S and leg.activity != "home":
+                if planned < now - _GIVE_UP_S and leg.activity != "home":
                     continue
-                depart = max(planned, since + MIN_STAY_S, env.now)
+                depart = max(planned, now + MIN_STAY_S)
             if leg.activity == "home":
                 target = person.home
             elif leg.activity in ("work", "school"):
@@ -253,19 +258,18 @@ def live(env: simpy.Environment, person: Person, ctx: ShardContext) -> Generator
                 continue
             if depart >= horizon:
                 break
-            if depart > env.now:
-                yield env.timeout(depart - env.now)
             if target < 0:
                 target = ctx.places.choose(person, here, s)
             mode, duration_s, noise = ctx.router.trip(person, here, target, s)
-            if env.now + duration_s >= horizon:
+            arrive = depart + duration_s
+            if arrive >= horizon:
                 break
-            rec.stay(person.subscriber_id, here, since, env.now, activity)
-            rec.trip(person.subscriber_id, here, target, env.now, mode, duration_s, noise,
+            rec.stay(person.subscriber_id, here, now, depart, activity)
+            rec.trip(person.subscriber_id, here, target, depart, mode, duration_s, noise,
                      ctx.router.overhead_s(mode))
-            yield env.timeout(duration_s)
-            here, activity, since = target, leg.activity, env.now
-    rec.stay(person.subscriber_id, here, since, horizon, activity)
+            yield env.timeout(arrive - env.now)
+            here, activity, now = target, leg.activity, arrive
+    rec.stay(person.subscriber_id, here, now, horizon, activity)
 
 
 def simulate_shard(
