@@ -49,7 +49,7 @@ from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
 from synthmob.simulation import places_for, simulate_shard
-from synthmob.social import Contacts, build_social_network, contacts, edges_table
+from synthmob.social import Contacts, contacts, edges_table, social_network
 from synthmob.terminating import terminating_legs
 from synthmob.world import World, build_world
 
@@ -346,7 +346,7 @@ def _write_run(
         "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
     }
     notify("contacts", 0, 1)
-    social = build_social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
+    social = social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
     files["contacts"] = {
         "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
     }

@@ -1,6 +1,7 @@
 """Who calls whom: a synthetic social network of the subscribers.
 
-A networkx graph whose nodes are subscriber ids and whose edges carry a tie strength (``weight``):
+Ties between subscribers (by index), each with a strength (``weight``), as arrays (:class:`SocialNetwork`;
+:meth:`SocialNetwork.graph` gives a networkx graph for analysis):
 
 - degrees are log-normal around ``contacts_mean`` (broad, as in mobile-phone call graphs: Onnela et al.,
   PNAS 104, 2007);
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import pyarrow as pa
+from scipy.sparse import coo_array
 
 from synthmob import schema
 from synthmob.population import Population
@@ -63,13 +65,38 @@ class Contacts:
         return self.indices[index]
 
 
-def build_social_network(population: Population, world: World, cfg: Events, *, rng: np.random.Generator) -> nx.Graph:
-    """The social network of ``population`` (nodes are subscriber ids; edges have ``weight``)."""
-    n = len(population)
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n))
-    if n < 2:
+@dataclass(frozen=True)
+class SocialNetwork:
+    """The ties of a social network as arrays: tie k joins ``a[k] < b[k]`` with strength ``weight[k]``."""
+
+    n: int
+    a: np.ndarray  # int64
+    b: np.ndarray  # int64
+    weight: np.ndarray  # float64
+
+    def graph(self) -> nx.Graph:
+        """The same network as a networkx graph (nodes 0 … n-1, edges with ``weight``), for analysis."""
+        graph = nx.Graph()
+        graph.add_nodes_from(range(self.n))
+        graph.add_weighted_edges_from(zip(self.a.tolist(), self.b.tolist(), self.weight.tolist()))
         return graph
+
+    @classmethod
+    def from_graph(cls, graph: nx.Graph) -> "SocialNetwork":
+        edges = np.array([(min(u, v), max(u, v)) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
+        weight = np.array([w for _, _, w in graph.edges(data="weight")], dtype=np.float64)
+        return cls(graph.number_of_nodes(), edges[:, 0], edges[:, 1], weight)
+
+
+def social_network(population: Population, world: World, cfg: Events, *, rng: np.random.Generator) -> SocialNetwork:
+    """The social network of ``population`` (subscribers by index), as arrays of ties.
+
+    Ties are kept in a list of insertion-ordered sets, one per subscriber (what a networkx graph keeps,
+    without its cost per tie), so that a friend of a friend is drawn from the ties made so far in order.
+    """
+    n = len(population)
+    if n < 2:
+        return SocialNetwork(n, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     sigma = cfg.contacts_sigma
     degree = np.maximum(1, np.round(cfg.contacts_mean * rng.lognormal(-sigma**2 / 2, sigma, n))).astype(np.int64)
     stubs = np.maximum(1, np.round(degree / 2)).astype(np.int64)  # each edge adds to two degrees
@@ -85,8 +112,10 @@ def build_social_network(population: Population, world: World, cfg: Events, *, r
     # Spatial contacts, drawn per home cell in one batch each.
     spatial = owner[~closing]
     targets = np.empty(len(spatial), dtype=np.int64)
-    for cell in np.unique(home[spatial]):
-        members = np.flatnonzero(home[spatial] == cell)
+    spatial_home = home[spatial]
+    by_home = np.argsort(spatial_home, kind="stable")  # positions grouped by home cell, ascending within
+    cells, first = np.unique(spatial_home[by_home], return_index=True)
+    for cell, members in zip(cells.tolist(), np.split(by_home, first[1:])):
         d_km = np.hypot(world.x_m - world.x_m[cell], world.y_m - world.y_m[cell]) / 1000.0
         w = living * (d_km + cfg.contact_distance_km) ** -2.0
         cdf = np.cumsum(w)
@@ -95,37 +124,58 @@ def build_social_network(population: Population, world: World, cfg: Events, *, r
         offset = (rng.random(len(members)) * counts[picked_cell]).astype(np.int64)
         targets[members] = order[starts[picked_cell] + offset]
     keep = targets != spatial
-    graph.add_edges_from(zip(spatial[keep].tolist(), targets[keep].tolist()))
+    adj: list[dict[int, None]] = [{} for _ in range(n)]
+
+    def tie(i: int, j: int) -> None:
+        adj[i][j] = None
+        adj[j][i] = None
+
+    for i, j in zip(spatial[keep].tolist(), targets[keep].tolist()):
+        adj[i][j] = None
+        adj[j][i] = None
 
     # Triadic closure: a friend of a friend (or, with no such friend yet, anyone nearby as above).
     closers = owner[closing]
     u1, u2 = rng.random(len(closers)), rng.random(len(closers))
-    for i, a, b in zip(closers.tolist(), u1.tolist(), u2.tolist()):
-        friends = list(graph.adj[i])
+    for i, x, y in zip(closers.tolist(), u1.tolist(), u2.tolist()):
+        friends = adj[i]
         if not friends:
             continue
-        j = friends[int(a * len(friends))]
-        second = list(graph.adj[j])
-        k = second[int(b * len(second))]
+        j = list(friends)[int(x * len(friends))]
+        second = adj[j]
+        k = list(second)[int(y * len(second))]
         if k != i:
-            graph.add_edge(i, k)
+            friends[k] = None
+            adj[k][i] = None
 
     # Nobody is left without a contact.
-    lonely = [i for i in range(n) if graph.degree(i) == 0]
+    lonely = [i for i in range(n) if not adj[i]]
     for i, u in zip(lonely, rng.random(len(lonely)).tolist()):
         j = int(u * (n - 1))
-        graph.add_edge(i, j if j < i else j + 1)
+        tie(i, j if j < i else j + 1)
 
-    edges = list(graph.edges())
+    # Ties in the order a networkx graph lists them: by the lower end, then in the order they were made.
+    pairs = [(i, j) for i in range(n) for j in adj[i] if j > i]
+    edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     strengths = rng.lognormal(0.0, 1.0, len(edges))
-    nx.set_edge_attributes(graph, dict(zip(edges, strengths.tolist())), "weight")
-    return graph
+    return SocialNetwork(n, edges[:, 0], edges[:, 1], strengths)
 
 
-def contacts(graph: nx.Graph) -> Contacts:
-    """Compressed adjacency of ``graph`` for fast counterpart picks."""
-    n = graph.number_of_nodes()
-    matrix = nx.to_scipy_sparse_array(graph, nodelist=range(n), weight="weight", format="csr")
+def build_social_network(population: Population, world: World, cfg: Events, *, rng: np.random.Generator) -> nx.Graph:
+    """The social network of ``population`` as a networkx graph (nodes are subscriber ids; edges have
+    ``weight``): :func:`social_network`, converted."""
+    return social_network(population, world, cfg, rng=rng).graph()
+
+
+def contacts(network: SocialNetwork | nx.Graph) -> Contacts:
+    """Compressed adjacency of ``network`` for fast counterpart picks."""
+    if isinstance(network, nx.Graph):
+        network = SocialNetwork.from_graph(network)
+    n = network.n
+    rows = np.concatenate([network.a, network.b])
+    cols = np.concatenate([network.b, network.a])
+    matrix = coo_array((np.concatenate([network.weight, network.weight]), (rows, cols)), shape=(n, n)).tocsr()
+    matrix.sum_duplicates()  # sorted column indices in each row
     indptr = matrix.indptr.astype(np.int64)
     weights = matrix.data.astype(np.float64)
     row = np.repeat(np.arange(n), np.diff(indptr))
@@ -137,12 +187,12 @@ def contacts(graph: nx.Graph) -> Contacts:
     return Contacts(indptr=indptr, indices=matrix.indices.astype(np.int64), keys=row + share)
 
 
-def edges_table(graph: nx.Graph) -> pa.Table:
+def edges_table(network: SocialNetwork | nx.Graph) -> pa.Table:
     """The ``contacts`` table: one row per tie (a < b) with its strength."""
-    edges = np.array([(min(u, v), max(u, v)) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
-    weight = np.array([w for _, _, w in graph.edges(data="weight")], dtype=np.float64)
-    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    if isinstance(network, nx.Graph):
+        network = SocialNetwork.from_graph(network)
+    order = np.lexsort((network.b, network.a))
     return pa.table(
-        {"subscriber_a": edges[order, 0], "subscriber_b": edges[order, 1], "weight": weight[order]},
+        {"subscriber_a": network.a[order], "subscriber_b": network.b[order], "weight": network.weight[order]},
         schema=schema.CONTACTS,
     )

@@ -10,7 +10,7 @@ import synthmob
 from synthmob import schema
 from synthmob.pipeline import build_population, streams
 from synthmob.scenario import Events, load_scenario
-from synthmob.social import build_social_network, contacts, edges_table
+from synthmob.social import SocialNetwork, build_social_network, contacts, edges_table, social_network
 from synthmob.world import build_world
 
 SUBSCRIBERS = 4000
@@ -293,3 +293,18 @@ def test_edges_table_of_empty_graph():
     graph.add_node(0)
     table = edges_table(graph)
     assert table.schema.equals(schema.CONTACTS) and table.num_rows == 0
+
+
+def test_the_arrays_and_the_graph_are_one_network(city_scenario, city_world, city_population, city_graph):
+    network = social_network(city_population, city_world, city_scenario.events, rng=np.random.default_rng(2))
+    assert network.n == city_graph.number_of_nodes() and len(network.a) == city_graph.number_of_edges()
+    assert np.all(network.a < network.b)
+    for a, b, w in zip(network.a[:500].tolist(), network.b[:500].tolist(), network.weight[:500].tolist()):
+        assert city_graph.edges[a, b]["weight"] == w
+    assert edges_table(network).equals(edges_table(city_graph))
+    from_arrays, from_graph = contacts(network), contacts(city_graph)
+    for name in ("indptr", "indices", "keys"):
+        np.testing.assert_array_equal(getattr(from_arrays, name), getattr(from_graph, name))
+    again = SocialNetwork.from_graph(network.graph())
+    for name in ("a", "b", "weight"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(network, name))
