@@ -294,7 +294,7 @@ def _periodic(records: pa.Table, first_id: int, where: Positions, calendar: Cale
     # Contacts with the network, with the horizon's start as a first contact for everyone.
     sub = np.concatenate([sub, np.arange(n)])
     t = np.concatenate([t, np.zeros(n, np.int64)])
-    order = np.lexsort((t, sub))
+    order = np.argsort(sub * _SHIFT + t, kind="stable")  # by (sub, t), as one key
     sub, t = sub[order], t[order]
     last = np.ones(len(sub), bool)
     last[:-1] = sub[1:] != sub[:-1]
@@ -325,12 +325,30 @@ def _displace(records: pa.Table, neighbours: tuple[np.ndarray, np.ndarray], p: f
 def _sorted(records: pa.Table) -> pa.Table:
     """Records by subscriber, time, event type (in the order of ``schema.EVENT_TYPES``) and call id."""
     type_code = pc.index_in(records["event_type"], value_set=pa.array(list(schema.EVENT_TYPES))).to_numpy()
-    order = np.lexsort(
-        (
-            records["call_id"].fill_null(-1).to_numpy(),
-            type_code,
-            pc.cast(records["timestamp"], pa.int64()).to_numpy(),
-            records[schema.SUBSCRIBER_ID].to_numpy(),
-        )
-    )
-    return records.take(order)
+    sub = records[schema.SUBSCRIBER_ID].to_numpy()
+    t = pc.cast(records["timestamp"], pa.int64()).to_numpy()
+    call_id = records["call_id"].fill_null(-1).to_numpy()
+    return records.take(_order(sub, t, type_code, call_id))
+
+
+def _order(sub: np.ndarray, t: np.ndarray, type_code: np.ndarray, call_id: np.ndarray) -> np.ndarray:
+    """The order by (sub, t, type_code, call_id).
+
+    Subscriber, time and type are packed into one int64 key where they fit (a shard's subscribers span
+    under 2^20, its times under 2^35 ms, about a year; types under 8), which sorts in about half the time
+    of a four-key lexsort; otherwise the lexsort.
+
+    Examples
+    --------
+    >>> sub, t = np.array([5, 5, 4, 5]), np.array([10, 10, 99, 3])
+    >>> _order(sub, t, np.array([1, 0, 0, 0]), np.array([7, 8, 9, 1])).tolist()
+    [2, 3, 1, 0]
+    """
+    if len(sub) == 0:
+        return np.zeros(0, np.int64)
+    sub = sub - sub.min()
+    t = t - t.min()
+    if sub.max() < 2**20 and t.max() < 2**35 and type_code.max() < 8:
+        key = (sub.astype(np.int64) << 38) | (t.astype(np.int64) << 3) | type_code.astype(np.int64)
+        return np.lexsort((call_id, key))
+    return np.lexsort((call_id, type_code, t, sub))

@@ -187,10 +187,22 @@ class _Dask:
             self.workers = len(self._client.scheduler_info().get("workers", {}))
 
     def _start_local(self, distributed: Any, workers: int) -> None:
-        self._cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
-            dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no dashboard, any port
-        )
+        import dask
+
+        # A worker's event loop shares the GIL with the shard it runs: its profiler samples the task's stack
+        # every 10 ms and its monitors poll every 20-500 ms, which slows a SimPy shard (pure Python) by a
+        # few per cent. Sampled less often here, and not profiled; nannies hand this to their workers.
+        quiet = {
+            "distributed.worker.profile.enabled": False,
+            "distributed.admin.tick.interval": "1s",
+            "distributed.worker.memory.monitor-interval": "1s",
+            "distributed.admin.system-monitor.interval": "2s",
+        }
+        with dask.config.set(quiet):
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no dashboard
+            )
         self._client = distributed.Client(self._cluster)
 
     @property
