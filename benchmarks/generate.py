@@ -17,7 +17,9 @@ Each configuration runs in a fresh child process so that peak memory is its own:
 peak resident memory of the generating process, ``total MiB`` the peak of the sum over it and its worker
 processes (sampled from /proc every 0.25 s), ``PSS MiB`` the peak of their summed proportional set size,
 which counts pages shared between them once. Timings are wall-clock
-on a shared machine: compare ratios from one invocation, not absolute figures across days.
+on a shared machine: compare ratios from one invocation, not absolute figures across days. With more
+than one worker count, the last lines also give the machine's own ceiling: how much faster that many
+processes run a fixed pure-Python loop than one (2 vCPUs need not give 2×).
 """
 
 from __future__ import annotations
@@ -147,6 +149,36 @@ def run_child(command: list[str], *, cwd: Path | None = None, what: str = "bench
     return out, peak
 
 
+def _spin(_: int) -> float:
+    """Seconds for a fixed pure-Python loop (what a SimPy shard mostly is)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i * i
+    return time.perf_counter() - start
+
+
+def ceiling(workers: int, rounds: int = 5) -> float:
+    """How much faster ``workers`` processes run the same pure-Python loop than one, on this machine.
+
+    The most a pool of ``workers`` can gain on CPU-bound Python here: vCPUs that share a physical core or
+    a host's memory bandwidth give less than ``workers``×. One process and then ``workers`` at once,
+    alternately, ``rounds`` times; the ratio of the medians (single measurements vary by ±30 % here).
+    """
+    import multiprocessing
+    import statistics
+
+    ones, manys = [], []
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
+        pool.map(_spin, range(workers))  # start the workers before timing
+        for _ in range(rounds):
+            ones.append(_spin(0))
+            start = time.perf_counter()
+            pool.map(_spin, range(workers))
+            manys.append(time.perf_counter() - start)
+    return workers * statistics.median(ones) / statistics.median(manys)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", default="region")
@@ -190,6 +222,10 @@ def main() -> None:
     for r in results:
         print(f"{r['workers']:>7} {r['events']:>12,} {r['events_per_s']:>18,.0f} {r['events_share']:>24.0%}")
     if len(results) > 1:
+        most = max(r["workers"] for r in results)
+        if most > results[0]["workers"]:
+            print(f"this machine: {most} processes of a pure-Python loop run {ceiling(most):.2f}x as fast as one "
+                  f"(the ceiling for {most} workers)")
         base = results[0]
         for r in results[1:]:
             print(f"speed-up of {r['workers']} workers ({r['executor']}) over {base['workers']}: "
