@@ -121,12 +121,18 @@ _PLACES: list[tuple[weakref.ref, Places]] = []
 
 
 def _places(job: _Job) -> Places:
-    """One :class:`Places` per job and process, kept across the shards the process runs."""
+    """One :class:`Places` per job and process, kept across the shards the process runs and dropped with
+    the job (its kernels take up to 128 MB)."""
     if _PLACES and _PLACES[0][0]() is job:
         return _PLACES[0][1]
     places = places_for(job.scenario, job.world)
     _PLACES[:] = [(weakref.ref(job), places)]
+    weakref.finalize(job, _forget_places)
     return places
+
+
+def _forget_places() -> None:
+    _PLACES[:] = [(ref, places) for ref, places in _PLACES if ref() is not None]
 
 
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:

@@ -129,3 +129,17 @@ def test_the_tiny_preset_is_small_and_quick(tiny_run):
     assert 35 <= tiny_run.manifest["world"]["cells"] <= 70
     assert tiny_run.manifest["tables"]["subscribers"]["rows"] == 100
     assert tiny_run.manifest["run"]["wall_s"] < 2.0  # about 0.1-0.4 s here (benchmarks/generate.py); slack for CI
+
+
+def test_a_process_builds_the_destination_kernels_once_per_run_and_lets_them_go(tmp_path, monkeypatch):
+    import gc
+
+    from synthmob import pipeline
+
+    built = []
+    real = pipeline.places_for
+    monkeypatch.setattr(pipeline, "places_for", lambda *args: built.append(1) or real(*args))
+    synthmob.generate("tiny", out=tmp_path / "run", shard_size=25, workers=1)  # four shards in this process
+    assert len(built) == 1
+    gc.collect()
+    assert pipeline._PLACES == []  # not kept once the run is over
