@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import math
+import threading
 
 import numpy as np
 
@@ -205,6 +206,7 @@ class Places:
         # ``cache_bytes``; beyond that the oldest is dropped.
         self._cdfs: dict[int, np.ndarray] = {}
         self._cache = max(1, cache_bytes // (8 * max(1, len(x_m))))
+        self._lock = threading.Lock()
 
     def _cdf(self, here: int) -> np.ndarray:
         cdf = self._cdfs.get(here)
@@ -214,9 +216,10 @@ class Places:
             w[here] = 0.0
             cdf = np.cumsum(w)
             cdf /= cdf[-1]
-            if len(self._cdfs) >= self._cache:
-                del self._cdfs[next(iter(self._cdfs))]
-            self._cdfs[here] = cdf
+            with self._lock:  # shards of one process may share this object from several threads
+                if len(self._cdfs) >= self._cache:
+                    del self._cdfs[next(iter(self._cdfs))]
+                self._cdfs[here] = cdf
         return cdf
 
     def choose(self, person: Person, here: int, s: Stream) -> int:

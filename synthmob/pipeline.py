@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -118,21 +119,25 @@ def partial_folder(scenario: Scenario) -> Path:
 
 
 _PLACES: list[tuple[weakref.ref, Places]] = []
+_PLACES_LOCK = threading.Lock()
 
 
 def _places(job: _Job) -> Places:
     """One :class:`Places` per job and process, kept across the shards the process runs and dropped with
     the job (its kernels take up to 128 MB)."""
-    if _PLACES and _PLACES[0][0]() is job:
-        return _PLACES[0][1]
-    places = places_for(job.scenario, job.world)
-    _PLACES[:] = [(weakref.ref(job), places)]
-    weakref.finalize(job, _forget_places)
-    return places
+    with _PLACES_LOCK:  # shards of two runs may share a process (threads of one Dask worker)
+        for ref, places in _PLACES:
+            if ref() is job:
+                return places
+        places = places_for(job.scenario, job.world)
+        _PLACES.append((weakref.ref(job), places))
+        weakref.finalize(job, _forget_places)
+        return places
 
 
 def _forget_places() -> None:
-    _PLACES[:] = [(ref, places) for ref, places in _PLACES if ref() is not None]
+    with _PLACES_LOCK:
+        _PLACES[:] = [(ref, places) for ref, places in _PLACES if ref() is not None]
 
 
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:

@@ -79,14 +79,15 @@ class Router:
 
 def trip_paths(
     routes: dict[str, Routes], mode: np.ndarray, src: np.ndarray, dst: np.ndarray, depart: np.ndarray,
-    noise: np.ndarray, overhead: np.ndarray,
+    noise: np.ndarray, overhead: np.ndarray, *, chunk: int = 100_000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The cells every trip crosses and when each is entered, for many trips at once.
 
     A trip follows its mode's fastest path from ``src`` to ``dst`` (the predecessor tables walked back from
     ``dst``, all trips in step); a cell is entered halfway along the edge into it, at its time from ``src``
     scaled by the trip's ``noise``, plus the trip's ``overhead`` after the first cell. A trip inside one
-    cell crosses just that cell, entered at departure.
+    cell crosses just that cell, entered at departure. Trips are taken ``chunk`` at a time, so that memory
+    follows the cells crossed by a chunk, not by a whole shard.
 
     Returns
     -------
@@ -98,44 +99,42 @@ def trip_paths(
         When each cell is entered, in the units of ``depart`` (float64).
     """
     n = len(src)
-    lengths = np.zeros(n, np.int64)
-    position = np.zeros(n, np.int64)  # a trip's column in its mode's block
-    blocks: dict[int, np.ndarray] = {}
+    if n > chunk:
+        parts = [trip_paths(routes, mode[i:i + chunk], src[i:i + chunk], dst[i:i + chunk], depart[i:i + chunk],
+                            noise[i:i + chunk], overhead[i:i + chunk], chunk=chunk) for i in range(0, n, chunk)]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))  # type: ignore[return-value]
+    # Walk back from dst, keeping only the trips not yet at src: (trip, cell, steps from dst) per cell.
+    trips, cells_back, steps_back = [], [], []
     for code, name in enumerate(schema.MODES):
-        rows = np.flatnonzero(mode == code)
-        if len(rows) == 0:
-            continue
-        position[rows] = np.arange(len(rows))
+        alive = np.flatnonzero(mode == code)
         pred = routes[name].predecessor
-        first, cur = src[rows], dst[rows].astype(np.int64)
-        steps = [cur.copy()]
-        alive = np.flatnonzero(cur != first)
+        cur = dst[alive].astype(np.int64)
+        step = 0
         while len(alive):
-            cur[alive] = pred[first[alive], cur[alive]]
-            step = np.full(len(rows), -1, np.int64)
-            step[alive] = cur[alive]
-            steps.append(step)
-            alive = alive[cur[alive] != first[alive]]
-        block = np.stack(steps)  # step × trip, from dst back to src, then -1
-        lengths[rows] = (block >= 0).sum(axis=0)
-        blocks[code] = block
-    total = int(lengths.sum())
-    trip = np.repeat(np.arange(n), lengths)
-    k = np.arange(total) - (np.cumsum(lengths) - lengths)[trip]  # position along the trip, from src
-    step_mode = mode[trip]
-    cells = np.empty(total, np.int32)
-    at = np.empty(total, np.float64)
-    for code, block in blocks.items():
-        within = np.flatnonzero(step_mode == code)
-        owner = trip[within]
-        cells[within] = block[lengths[owner] - 1 - k[within], position[owner]]
-        at[within] = routes[schema.MODES[code]].time_s[src[owner], cells[within]].astype(np.float64)
-    later = np.flatnonzero(k > 0)
-    entered = np.zeros(total, np.float64)
+            trips.append(alive)
+            cells_back.append(cur)
+            steps_back.append(np.full(len(alive), step, np.int64))
+            going = cur != src[alive]
+            alive, cur = alive[going], pred[src[alive[going]], cur[going]].astype(np.int64)
+            step += 1
+    trip = np.concatenate(trips) if trips else np.zeros(0, np.int64)
+    back = np.concatenate(steps_back) if steps_back else np.zeros(0, np.int64)
+    lengths = np.bincount(trip, minlength=n).astype(np.int64)
+    starts = np.cumsum(lengths) - lengths
+    where = starts[trip] + lengths[trip] - 1 - back  # position in the output, src first
+    cells = np.empty(len(trip), np.int32)
+    cells[where] = np.concatenate(cells_back) if cells_back else np.zeros(0, np.int64)
+    owner = np.repeat(np.arange(n), lengths)
+    at = np.empty(len(cells), np.float64)
+    for code, name in enumerate(schema.MODES):
+        within = np.flatnonzero(mode[owner] == code)
+        at[within] = routes[name].time_s[src[owner[within]], cells[within]]
+    later = np.flatnonzero(np.arange(len(cells)) != starts[owner])  # every cell but a trip's first
+    entered = np.zeros(len(cells), np.float64)
     entered[later] = (at[later - 1] + at[later]) / 2.0
-    offsets = entered * noise[trip]
-    offsets[later] += overhead[trip[later]]
-    return lengths, cells, depart[trip] + offsets
+    offsets = entered * noise[owner]
+    offsets[later] += overhead[owner[later]]
+    return lengths, cells, depart[owner] + offsets
 
 
 class Recorder:

@@ -84,7 +84,7 @@ class SocialNetwork:
     @classmethod
     def from_graph(cls, graph: nx.Graph) -> "SocialNetwork":
         edges = np.array([(min(u, v), max(u, v)) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
-        weight = np.array([w for _, _, w in graph.edges(data="weight")], dtype=np.float64)
+        weight = np.array([w for _, _, w in graph.edges(data="weight", default=1.0)], dtype=np.float64)
         return cls(graph.number_of_nodes(), edges[:, 0], edges[:, 1], weight)
 
 

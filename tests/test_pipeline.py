@@ -143,3 +143,47 @@ def test_a_process_builds_the_destination_kernels_once_per_run_and_lets_them_go(
     assert len(built) == 1
     gc.collect()
     assert pipeline._PLACES == []  # not kept once the run is over
+
+
+class _FakeJob:
+    """What ``_places`` reads of a job (and a job can be weakly referenced)."""
+
+    def __init__(self, tag: str) -> None:
+        self.scenario, self.world = tag, None
+
+
+def test_two_runs_in_one_process_each_get_their_own_kernels(monkeypatch):
+    import gc
+    import sys
+    import threading
+
+    from synthmob import pipeline
+
+    monkeypatch.setattr(pipeline, "places_for", lambda scenario, world: scenario)  # "kernels" = the job's tag
+    jobs = [_FakeJob(f"job {i}") for i in range(2)]
+    wrong: list[str] = []
+    errors: list[BaseException] = []
+
+    def use(job) -> None:
+        try:
+            for _ in range(20_000):
+                if pipeline._places(job) != job.scenario:
+                    wrong.append(job.scenario)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=use, args=(job,)) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and wrong == []
+    assert len(pipeline._PLACES) == 2
+    del jobs, threads
+    gc.collect()
+    assert pipeline._PLACES == []

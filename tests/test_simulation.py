@@ -181,6 +181,9 @@ def test_trip_paths_in_bulk_equal_one_trip_at_a_time(tiny_world, seed, n):
     overhead = rng.choice([0.0, 240.0, 420.0], n)
     lengths, path, entered = trip_paths(tiny_world.routes, mode, src, dst, depart, noise, overhead)
     assert len(lengths) == n and lengths.sum() == len(path) == len(entered)
+    in_chunks = trip_paths(tiny_world.routes, mode, src, dst, depart, noise, overhead, chunk=7)
+    for whole, chunked in zip((lengths, path, entered), in_chunks):
+        np.testing.assert_array_equal(whole, chunked)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     for i in range(n):
         routes = tiny_world.routes[schema.MODES[mode[i]]]

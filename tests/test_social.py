@@ -308,3 +308,8 @@ def test_the_arrays_and_the_graph_are_one_network(city_scenario, city_world, cit
     again = SocialNetwork.from_graph(network.graph())
     for name in ("a", "b", "weight"):
         np.testing.assert_array_equal(getattr(again, name), getattr(network, name))
+
+
+def test_contacts_of_a_graph_without_weights_treat_every_tie_as_one():
+    c = contacts(nx.path_graph(4))
+    np.testing.assert_allclose(c.keys, [1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
