@@ -44,3 +44,34 @@ def week_run(tmp_path_factory):
     return synthmob.generate(
         "city", out=tmp_path_factory.mktemp("runs") / "week", subscribers=300, shard_size=100, days=7
     )
+
+
+@pytest.fixture
+def in_threads():
+    """Run ``target(*args)`` for each ``args`` in its own thread, switching threads as often as Python
+    allows; return the exceptions they raised (a race shows up as one)."""
+    import sys
+    import threading
+
+    def run(target, calls) -> list[BaseException]:
+        errors: list[BaseException] = []
+
+        def guarded(*args) -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - returned to the test
+                errors.append(exc)
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            threads = [threading.Thread(target=guarded, args=args) for args in calls]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(interval)
+        return errors
+
+    return run

@@ -381,31 +381,14 @@ def test_exploration_prefers_near_and_attractive_cells(grid):
     assert np.sum(picks == centre + 1) > 20 * max(1, np.sum(picks == centre - 1))
 
 
-def test_places_shared_by_threads_keeps_a_full_cache_consistent(grid):
-    import sys
-    import threading
-
+def test_places_shared_by_threads_keeps_a_full_cache_consistent(grid, in_threads):
     x, y, a = grid
     places = Places(x, y, a, Behaviour(), cache_bytes=2 * 8 * GRID * GRID)  # room for two kernels only
-    errors: list[BaseException] = []
 
     def hammer(seed: int) -> None:
-        try:
-            for cell in np.random.default_rng(seed).integers(0, GRID * GRID, 5000):
-                cdf = places._cdf(int(cell))
-                assert cdf[-1] == pytest.approx(1.0) and cdf[int(cell)] == (cdf[int(cell) - 1] if cell else 0.0)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for cell in np.random.default_rng(seed).integers(0, GRID * GRID, 5000):
+            cdf = places._cdf(int(cell))
+            assert cdf[-1] == pytest.approx(1.0) and cdf[int(cell)] == (cdf[int(cell) - 1] if cell else 0.0)
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert errors == []
+    assert in_threads(hammer, [(seed,) for seed in range(4)]) == []
     assert len(places._cdfs) <= 2

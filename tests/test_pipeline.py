@@ -152,38 +152,22 @@ class _FakeJob:
         self.scenario, self.world = tag, None
 
 
-def test_two_runs_in_one_process_each_get_their_own_kernels(monkeypatch):
+def test_two_runs_in_one_process_each_get_their_own_kernels(monkeypatch, in_threads):
     import gc
-    import sys
-    import threading
 
     from synthmob import pipeline
 
     monkeypatch.setattr(pipeline, "places_for", lambda scenario, world: scenario)  # "kernels" = the job's tag
     jobs = [_FakeJob(f"job {i}") for i in range(2)]
     wrong: list[str] = []
-    errors: list[BaseException] = []
 
     def use(job) -> None:
-        try:
-            for _ in range(20_000):
-                if pipeline._places(job) != job.scenario:
-                    wrong.append(job.scenario)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for _ in range(20_000):
+            if pipeline._places(job) != job.scenario:
+                wrong.append(job.scenario)
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=use, args=(job,)) for job in jobs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert errors == [] and wrong == []
+    assert in_threads(use, [(job,) for job in jobs]) == [] and wrong == []
     assert len(pipeline._PLACES) == 2
-    del jobs, threads
+    del jobs
     gc.collect()
     assert pipeline._PLACES == []
