@@ -247,16 +247,6 @@ class Places:
         return cell
 
 
-@dataclass(frozen=True)
-class Trip:
-    """A planned movement: mode, duration and the cells crossed with the offset at which each is entered."""
-
-    mode: str
-    duration_s: float
-    cells: np.ndarray  # int32
-    offsets_s: np.ndarray  # float64, offsets_s[0] == 0
-
-
 def choose_mode(person: Person, distance_m: float, travel: Travel, s: Stream) -> str:
     """Walk short distances mostly; otherwise car for those who have one, else public transport."""
     if distance_m < travel.walk_max_km * 1000.0 and s.uniform() < travel.walk_share:
