@@ -41,7 +41,6 @@ class Router:
     """
 
     def __init__(self, world: World, scenario: Scenario) -> None:
-        self.world = world
         self.travel = scenario.world.travel
         self._x, self._y = world.x_m, world.y_m
         # Inside one cell: half the side of a square of the cell's area, at the local speed of each mode.
@@ -73,8 +72,10 @@ class Router:
         base = self._local_s[mode][src] if src == dst else float(self._time_s[mode][src, dst])
         return mode, self._overhead[mode] + base * noise, noise
 
-    def overhead_s(self, mode: str) -> float:
-        return self._overhead[mode]
+    @property
+    def overheads_s(self) -> np.ndarray:
+        """Fixed time per trip of each mode, indexed by mode code (walking to the car, waiting for a bus)."""
+        return np.array([self._overhead[mode] for mode in schema.MODES])
 
 
 def trip_paths(
@@ -145,7 +146,7 @@ class Recorder:
         self.stay_start, self.stay_end, self.stay_act = array("d"), array("d"), array("b")
         self.trip_sub, self.trip_from, self.trip_to = array("q"), array("q"), array("q")
         self.trip_depart, self.trip_arrive, self.trip_mode = array("d"), array("d"), array("b")
-        self.trip_noise, self.trip_overhead = array("d"), array("d")
+        self.trip_noise = array("d")
 
     def stay(self, sub: int, cell: int, start: float, end: float, activity: str) -> None:
         self.stay_sub.append(sub)
@@ -154,8 +155,7 @@ class Recorder:
         self.stay_end.append(end)
         self.stay_act.append(_ACTIVITY_CODE[activity])
 
-    def trip(self, sub: int, src: int, dst: int, depart: float, mode: str, duration_s: float, noise: float,
-             overhead_s: float) -> None:
+    def trip(self, sub: int, src: int, dst: int, depart: float, mode: str, duration_s: float, noise: float) -> None:
         self.trip_sub.append(sub)
         self.trip_from.append(src)
         self.trip_to.append(dst)
@@ -163,9 +163,8 @@ class Recorder:
         self.trip_arrive.append(depart + duration_s)
         self.trip_mode.append(_MODE_CODE[mode])
         self.trip_noise.append(noise)
-        self.trip_overhead.append(overhead_s)
 
-    def tables(self, epoch_s: int, routes: dict[str, Routes]) -> dict[str, pa.Table]:
+    def tables(self, epoch_s: int, routes: dict[str, Routes], overheads_s: np.ndarray) -> dict[str, pa.Table]:
         """Stays and trips as Arrow tables sorted by (subscriber, time), with every trip's path."""
 
         def ts(seconds: np.ndarray) -> pa.Array:
@@ -188,7 +187,7 @@ class Recorder:
         src, dst = column(self.trip_from, np.int64), column(self.trip_to, np.int64)
         depart, mode = column(self.trip_depart, np.float64), column(self.trip_mode, np.int8)
         lengths, cells, entered = trip_paths(
-            routes, mode, src, dst, depart, column(self.trip_noise, np.float64), column(self.trip_overhead, np.float64)
+            routes, mode, src, dst, depart, column(self.trip_noise, np.float64), overheads_s[mode]
         )
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
         steps = pa.StructArray.from_arrays([pa.array(cells), ts(entered)], fields=list(schema.PATH_STEP))
@@ -264,8 +263,7 @@ def live(env: simpy.Environment, person: Person, ctx: ShardContext) -> Generator
             if arrive >= horizon:
                 break
             rec.stay(person.subscriber_id, here, now, depart, activity)
-            rec.trip(person.subscriber_id, here, target, depart, mode, duration_s, noise,
-                     ctx.router.overhead_s(mode))
+            rec.trip(person.subscriber_id, here, target, depart, mode, duration_s, noise)
             yield env.timeout(arrive - env.now)
             here, activity, now = target, leg.activity, arrive
     rec.stay(person.subscriber_id, here, now, horizon, activity)
@@ -315,4 +313,4 @@ def simulate_shard(
         )
         env.process(live(env, person, ctx))
     env.run()
-    return ctx.recorder.tables(calendar.epoch_s, world.routes)
+    return ctx.recorder.tables(calendar.epoch_s, world.routes, ctx.router.overheads_s)
