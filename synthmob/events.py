@@ -11,7 +11,8 @@ Records are sampled in numpy over a whole shard at once from the ground truth, n
    timeline (:mod:`synthmob.terminating`).
 4. :func:`finish` adds handovers (a session in progress changing cell along a trip), location updates (an
    idle handset entering a new location area) and periodic updates (timer T3412 running out), moves a
-   configurable share of records to a neighbouring cell, and sorts the shard by subscriber and time.
+   configurable share of records to a neighbouring cell (a handset camping for a while on a neighbour it
+   hears well from where it is), and sorts the shard by subscriber and time.
 
 Times are integer milliseconds since the horizon's start inside this module.
 """
@@ -19,6 +20,8 @@ Times are integer milliseconds since the horizon's start inside this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import numpy as np
 import pyarrow as pa
@@ -225,9 +228,12 @@ def finish(
     neighbours: tuple[np.ndarray, np.ndarray],
     cfg: Events,
     *,
-    rng: np.random.Generator,
+    salt: int,
 ) -> pa.Table:
-    """All records of a shard: its own and incoming legs, plus handovers and location updates, sorted."""
+    """All records of a shard: its own and incoming legs, plus handovers and location updates, sorted.
+
+    ``salt`` keys the counter-based draws of :func:`_displace` (one value per run, drawn from its generator).
+    """
     epoch_ms = calendar.epoch_s * 1000
     # Incoming legs arrive in whatever order the join wrote them: sort first, so that everything drawn
     # below is drawn in the same order whatever the number of workers and threads.
@@ -280,7 +286,7 @@ def finish(
     records = pa.concat_tables([legs, handovers, updates])
     periodic = _periodic(records, first_id, where, calendar, cfg)
     records = pa.concat_tables([records, periodic])
-    return _displace(_sorted(records), neighbours, cfg.neighbour_probability, rng)
+    return _displace(_sorted(records), neighbours, cfg, salt)
 
 
 def _periodic(records: pa.Table, first_id: int, where: Positions, calendar: Calendar, cfg: Events) -> pa.Table:
@@ -311,15 +317,82 @@ def _periodic(records: pa.Table, first_id: int, where: Positions, calendar: Cale
     )
 
 
-def _displace(records: pa.Table, neighbours: tuple[np.ndarray, np.ndarray], p: float, rng) -> pa.Table:
-    """Move a share ``p`` of records to a neighbouring cell (overlapping coverage), chosen uniformly."""
+def _displace(records: pa.Table, neighbours: tuple[np.ndarray, np.ndarray], cfg: Events, salt: int) -> pa.Table:
+    """Move some records to a neighbouring cell whose coverage overlaps: the ping-pong real data has.
+
+    A handset that stays put is served by its best cell most of the time, but now and then camps on a
+    neighbouring one for a while, and from one spot it hears the same neighbours at the same strengths.
+    So each subscriber's time is cut into windows of ``cfg.neighbour_dwell_min`` (starting at an offset of
+    their own); in a share ``cfg.neighbour_probability`` of (window, serving cell) pairs, every record goes
+    to one neighbour. The neighbours of a cell rank in a fixed order for each subscriber (their spot in it),
+    and the k-th (k = 0, 1, …) is taken with probability ∝ ``cfg.neighbour_decay``^k.
+
+    Every choice is a hash of (``salt``, subscriber, window, cell), and the ranking a hash of (``salt``,
+    subscriber, cell, neighbour): counter-based draws, the same whichever shard or worker makes them.
+    """
     indptr, indices = neighbours
     cell = records[schema.CELL_ID].to_numpy().copy()
-    moved = rng.random(len(cell)) < p
-    degree = indptr[cell[moved] + 1] - indptr[cell[moved]]
-    pick = indptr[cell[moved]] + (rng.random(int(moved.sum())) * degree).astype(np.int64)
-    cell[moved] = indices[pick]
+    if cfg.neighbour_probability == 0.0 or len(cell) == 0:
+        return records
+    sub = records[schema.SUBSCRIBER_ID].to_numpy()
+    t = pc.cast(records["timestamp"], pa.int64()).to_numpy()
+    dwell_ms = max(1, int(round(cfg.neighbour_dwell_min * 60_000)))
+    window = (t + (_mix(salt, sub) % np.uint64(dwell_ms)).astype(np.int64)) // dwell_ms
+    has_neighbours = indptr[cell + 1] > indptr[cell]
+    moved = np.flatnonzero((_unit(_mix(salt, sub, window, cell, 1)) < cfg.neighbour_probability) & has_neighbours)
+    if len(moved):
+        here, who = cell[moved], sub[moved]
+        degree = indptr[here + 1] - indptr[here]
+        rank = _truncated_geometric(_unit(_mix(salt, who, window[moved], here, 2)), cfg.neighbour_decay, degree)
+        # Every (record, neighbour) pair, ordered within its record by the subscriber's ranking.
+        owner = np.repeat(np.arange(len(moved)), degree)
+        start = np.cumsum(degree) - degree
+        candidate = indices[np.repeat(indptr[here] - start, degree) + np.arange(int(degree.sum()))]
+        order = np.lexsort((_mix(salt, who[owner], here[owner], candidate), owner))
+        cell[moved] = candidate[order[start + rank]]
     return records.set_column(records.schema.get_field_index(schema.CELL_ID), schema.CELL_ID, pa.array(cell, pa.int32()))
+
+
+def _truncated_geometric(u: np.ndarray, q: float, n: np.ndarray) -> np.ndarray:
+    """Rank k in 0 … n-1 with P(k) ∝ q^k, by inversion of uniform ``u``.
+
+    Examples
+    --------
+    >>> _truncated_geometric(np.array([0.0, 0.6, 0.7, 0.99]), 0.5, np.array([2, 2, 2, 2])).tolist()  # P = 2/3, 1/3
+    [0, 0, 1, 1]
+    >>> _truncated_geometric(np.array([0.0, 0.5, 0.99]), 1.0, np.array([4, 4, 4])).tolist()
+    [0, 2, 3]
+    """
+    if q >= 1.0:
+        k = np.floor(u * n)
+    else:
+        # P(K <= k) = (1 - q^(k+1)) / (1 - q^n)
+        k = np.floor(np.log1p(-u * (1.0 - q ** n.astype(np.float64))) / math.log(q))
+    return np.minimum(k.astype(np.int64), n - 1)
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    """Uniform variates in [0, 1) from 64-bit hashes (their top 53 bits)."""
+    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def _mix(salt: int, *keys: np.ndarray | int) -> np.ndarray:
+    """A 64-bit hash of integer keys, element-wise: SplitMix64's finaliser over a multiply-xor chain.
+
+    Examples
+    --------
+    >>> h = _mix(7, np.array([1, 2, 1]), 5)
+    >>> bool(h[0] == h[2]), bool(h[0] == h[1])
+    (True, False)
+    """
+    size = max(np.size(key) for key in keys)
+    with np.errstate(over="ignore"):
+        h = np.full(size, np.uint64(salt % 2**64) * np.uint64(0x9E3779B97F4A7C15), np.uint64)
+        for key in keys:
+            h = (h ^ np.asarray(key, dtype=np.int64).astype(np.uint64)) * np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(31)
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
 
 
 def _sorted(records: pa.Table) -> pa.Table:

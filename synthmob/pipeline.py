@@ -97,6 +97,7 @@ class _Job:
     neighbours: tuple[np.ndarray, np.ndarray]
     staging: Path
     file_metadata: dict[str, str]
+    salt: int  # keys the counter-based draws that displace records (the same for every shard)
 
     @property
     def work(self) -> Path:
@@ -191,7 +192,7 @@ def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     )
     records = finish(
         own, incoming, where, first, job.calendar, job.world.network.area_code, job.neighbours,
-        job.scenario.events, rng=child(streams(job.scenario.seed), _FINISH, index),
+        job.scenario.events, salt=job.salt,
     )
     clock.lap("events")
     files = {
@@ -368,7 +369,8 @@ def _write_run(
     routes = {mode: table.to_files(staging / _WORK / "routes", mode) for mode, table in world.routes.items()}
     shared = dataclasses.replace(world, routes=routes)
     job = _Job(
-        scenario, shared, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata
+        scenario, shared, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata,
+        salt=int(child(root, _FINISH).integers(2**63)),
     )
     with cluster.send(job, tasks=scenario.n_shards) as workers:
         stages = Stages(workers, job.work, scenario.n_shards)

@@ -7,13 +7,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import synthmob
 from synthmob import schema
 from synthmob.calendar import Calendar
-from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, hour_bins, positions
+from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displace, hour_bins, positions
 from synthmob.pipeline import child, streams
-from synthmob.scenario import load_scenario
+from synthmob.scenario import Events, load_scenario
 from synthmob.world import build_world
 
 P = 0.2  # neighbour probability used below: large enough to measure
@@ -55,7 +57,8 @@ def test_every_record_is_at_the_true_cell_or_a_neighbour(run, truth):
     away = cell != true_cell
     assert all(world.graph.has_edge(int(a), int(b)) for a, b in zip(cell[away], true_cell[away]))
     share = away.mean()
-    n = len(cell)
+    # Records are displaced in 30-minute windows, so the windows, not the records, are the trials.
+    n = len(np.unique(sub * 10**6 + t // 1_800_000))
     assert abs(share - P) < 4 * np.sqrt(P * (1 - P) / n), (share, P, n)
 
 
@@ -209,3 +212,100 @@ def test_a_shard_that_draws_no_burst_has_no_activity_records():
 def test_a_last_shard_of_one_subscriber_generates(tmp_path):
     run = synthmob.generate("tiny", out=tmp_path / "run", subscribers=101, seed=0)  # shards of 100 and of 1
     assert run.manifest["tables"]["subscribers"]["rows"] == 101
+
+
+# --- displacement to neighbouring cells ------------------------------------------------------------------------
+
+
+def _star(degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell 0 with neighbours 1 … degree (each of which has cell 0 as its only neighbour)."""
+    indptr = np.concatenate([[0, degree], degree + np.arange(1, degree + 1)]).astype(np.int64)
+    indices = np.concatenate([np.arange(1, degree + 1), np.zeros(degree)]).astype(np.int64)
+    return indptr, indices
+
+
+def _records(sub, cell, minute) -> pa.Table:
+    ms = pa.array(np.asarray(minute, dtype=np.int64) * 60_000, pa.int64()).cast(schema.TIMESTAMP)
+    return pa.table({schema.SUBSCRIBER_ID: pa.array(np.asarray(sub), pa.int64()),
+                     schema.CELL_ID: pa.array(np.asarray(cell), pa.int32()), "timestamp": ms})
+
+
+def _cfg(**fields) -> Events:
+    return Events(**fields)
+
+
+def test_displaced_records_favour_each_subscribers_own_neighbours():
+    """At one cell, a subscriber camps on their k-th ranked neighbour with probability ∝ q^k."""
+    degree, q, windows = 4, 0.5, 20_000
+    minute = np.arange(windows) * 30  # one record per 30-minute window
+    records = _records(np.repeat([7, 8], windows), np.zeros(2 * windows), np.tile(minute, 2))
+    cfg = _cfg(neighbour_probability=1.0, neighbour_decay=q, neighbour_dwell_min=30.0)
+    cell = _displace(records, _star(degree), cfg, salt=3)[schema.CELL_ID].to_numpy()
+    expected = q ** np.arange(degree) / (q ** np.arange(degree)).sum()
+    favourites = []
+    for who in (slice(0, windows), slice(windows, 2 * windows)):
+        counts = np.bincount(cell[who], minlength=degree + 1)[1:]
+        share = np.sort(counts)[::-1] / windows
+        assert np.all(np.abs(share - expected) < 5 * np.sqrt(expected * (1 - expected) / windows)), (share, expected)
+        favourites.append(tuple(np.argsort(-counts)))
+    # Each subscriber ranks the neighbours their own way (two rank four alike with chance 1/24; with salt 3
+    # subscribers 7 and 8 do not), and another salt ranks them anew.
+    assert favourites[0] != favourites[1]
+    other = _displace(records, _star(degree), cfg, salt=4)[schema.CELL_ID].to_numpy()
+    assert {tuple(np.argsort(-np.bincount(other[w], minlength=degree + 1)[1:])) for w in (slice(0, windows), slice(windows, None))} != set(favourites)
+
+
+def test_displacement_is_uniform_without_decay():
+    degree, windows = 5, 40_000
+    records = _records(np.full(windows, 3), np.zeros(windows), np.arange(windows) * 30)
+    cfg = _cfg(neighbour_probability=1.0, neighbour_decay=1.0, neighbour_dwell_min=30.0)
+    cell = _displace(records, _star(degree), cfg, salt=0)[schema.CELL_ID].to_numpy()
+    share = np.bincount(cell, minlength=degree + 1)[1:] / windows
+    np.testing.assert_allclose(share, 1 / degree, atol=5 * np.sqrt(0.2 * 0.8 / windows))
+
+
+def test_a_handset_camps_on_one_neighbour_for_a_window():
+    """Records a minute apart for 20 hours at one cell: within a 30-minute window all are displaced or none,
+    to one neighbour, and about the configured share of windows is."""
+    minutes = np.arange(20 * 60)
+    records = _records(np.full(len(minutes), 11), np.zeros(len(minutes)), minutes)
+    cfg = _cfg(neighbour_probability=0.5, neighbour_decay=1.0, neighbour_dwell_min=30.0)
+    cell = _displace(records, _star(6), cfg, salt=5)[schema.CELL_ID].to_numpy()
+    changes = np.flatnonzero(np.diff(cell)) + 1
+    assert len(changes) > 5
+    assert len(set(changes % 30)) == 1  # cells change only at the edges of this subscriber's windows
+    assert 0.25 < np.mean(cell != 0) < 0.75
+
+
+def test_displacement_does_not_depend_on_how_records_are_split():
+    """Shards and workers see different slices of records; each record's fate is its own."""
+    rng = np.random.default_rng(9)
+    n = 3_000
+    records = _records(rng.integers(0, 50, n), np.zeros(n), rng.integers(0, 14 * 24 * 60, n))
+    cfg = _cfg(neighbour_probability=0.3, neighbour_decay=0.35, neighbour_dwell_min=30.0)
+    whole = _displace(records, _star(5), cfg, salt=8)[schema.CELL_ID].to_numpy()
+    halves = [_displace(records.slice(0, n // 3), _star(5), cfg, salt=8), _displace(records.slice(n // 3), _star(5), cfg, salt=8)]
+    np.testing.assert_array_equal(whole, np.concatenate([h[schema.CELL_ID].to_numpy() for h in halves]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    degrees=st.lists(st.integers(0, 7), min_size=1, max_size=6),
+    p=st.floats(0.0, 1.0),
+    q=st.floats(0.01, 1.0),
+    dwell=st.floats(0.01, 1440.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_displaced_records_stay_on_their_cell_or_a_neighbour(degrees, p, q, dwell, seed):
+    """Whatever the graph (cells without neighbours included), a record ends at its cell or a neighbour."""
+    indptr = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, len(degrees), int(indptr[-1])).astype(np.int64)
+    cell = rng.integers(0, len(degrees), 500).astype(np.int32)
+    records = _records(rng.integers(0, 20, 500), cell, rng.integers(0, 10_000, 500))
+    cfg = _cfg(neighbour_probability=p, neighbour_decay=q, neighbour_dwell_min=dwell)
+    out = _displace(records, (indptr, indices), cfg, salt=seed)[schema.CELL_ID].to_numpy()
+    for before, after in zip(cell, out):
+        assert after == before or after in indices[indptr[before]:indptr[before + 1]]
+    if p == 0.0:
+        np.testing.assert_array_equal(out, cell)

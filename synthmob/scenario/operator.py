@@ -78,11 +78,29 @@ class Events(_Frozen):
     data_sigma: float = Field(1.5, gt=0.0, le=4.0, description="log-normal sigma of data volume and duration")
     uplink_ratio: float = Field(0.12, gt=0.0, le=2.0, description="uplink bytes over downlink bytes")
     neighbour_probability: float = Field(
-        0.08,
+        0.12,
         ge=0.0,
         le=1.0,
-        description="chance that a record is at a neighbouring cell whose coverage overlaps the serving one "
-        "(what makes the ping-pong effect analysts must handle)",
+        description="share of records at a neighbouring cell whose coverage overlaps the serving one (the "
+        "ping-pong analysts must handle). Calibrated with neighbour_decay and neighbour_dwell_min: they set how "
+        "fast the records reveal new cells, so that exploration, visit frequency and jump lengths seen through "
+        "the records match Song et al., Nature Physics 6 (2010) and González et al., Nature 453 (2008) on region",
+    )
+    neighbour_decay: float = Field(
+        0.35,
+        gt=0.0,
+        le=1.0,
+        description="how unequally a handset hears a cell's neighbours: from a subscriber's spot in a cell they "
+        "rank in a fixed order, and the k-th takes a share of the displaced records proportional to "
+        "neighbour_decay^k (1: all alike). A handset that stays put oscillates among a few cells (Wu et al., "
+        "IEEE MDM 2014); calibrated as neighbour_probability",
+    )
+    neighbour_dwell_min: float = Field(
+        30.0,
+        gt=0.0,
+        le=1440.0,
+        description="how long a handset camps on a neighbouring cell: records are displaced in windows of this "
+        "length, all those of a window at one cell to the same neighbour; calibrated as neighbour_probability",
     )
     periodic_update_min: float = Field(
         54.0, gt=0.0, description="periodic location/tracking-area update timer (3GPP TS 24.301 T3412: 54 min)"
