@@ -442,7 +442,7 @@ def _manifest(
         "seed": {"entropy": str(root.entropy), "streams": {
                 "world": [0], "population of shard i": [1, "i"], "simulation of shard i": [2, "i"],
                 "events of shard i": [3, "i"], "identity keys": [4], "identity of subscriber k": [4, "k"],
-                "records of shard i": [5, "i"], "social network": [6],
+                "key of the ping-pong hashes": [5], "social network": [6],
             }},
         "versions": versions(),
         "calendar": {
