@@ -197,6 +197,13 @@ class _Dask:
             "distributed.admin.tick.interval": "1s",
             "distributed.worker.memory.monitor-interval": "1s",
             "distributed.admin.system-monitor.interval": "2s",
+            # Nannies set MALLOC_TRIM_THRESHOLD_ in their workers to hand memory back to the system sooner;
+            # that also fixes glibc's mmap threshold, so every large array is mapped and faulted in afresh.
+            # Shards allocate and free large arrays all the time: they ran 15-25 % slower with it.
+            "distributed.nanny.pre-spawn-environ": {
+                key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                if key != "MALLOC_TRIM_THRESHOLD_"
+            },
         }
         with dask.config.set(quiet):
             self._cluster = distributed.LocalCluster(
