@@ -179,10 +179,13 @@ def test_unreachable_scheduler_is_one_line(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_local_cluster_workers_keep_the_default_allocator():
+def test_local_cluster_workers_keep_the_default_allocator(monkeypatch):
     """Dask's nannies would set MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold and slowed shards
     by 15-25 %; the thread-count limits stay."""
     pytest.importorskip("distributed")
+    # A nanny writes its variables into this process's environment, where every later worker inherits them:
+    # the default cluster of this module's other tests has done so.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with executor(workers=2, scheduler="local") as cluster:
         seen = cluster.client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
     assert len(seen) == 2
