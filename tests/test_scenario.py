@@ -339,6 +339,10 @@ def test_unknown_nested_key_lists_valid_fields_of_its_section(tmp_path, text, fi
         ("world:\n  origin:\n    lat: 85\n", "world.origin.lat", "got 85", "less than or equal to 80"),
         ("behaviour:\n  work_start_h: 24\n", "behaviour.work_start_h", "got 24", "less than 24"),
         ("population:\n  visitor_share: -0.1\n", "population.visitor_share", "got -0.1", "greater than or equal to 0"),
+        ("events:\n  neighbour_decay: 0\n", "events.neighbour_decay", "got 0", "greater than 0"),
+        ("events:\n  neighbour_decay: 1.5\n", "events.neighbour_decay", "got 1.5", "less than or equal to 1"),
+        ("events:\n  neighbour_dwell_min: -5\n", "events.neighbour_dwell_min", "got -5", "greater than 0"),
+        ("events:\n  neighbour_probability: 2\n", "events.neighbour_probability", "got 2", "less than or equal to 1"),
     ],
 )
 def test_out_of_range_number(tmp_path, text, field, shown, valid):
