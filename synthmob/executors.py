@@ -205,11 +205,22 @@ class _Dask:
                 if key != "MALLOC_TRIM_THRESHOLD_"
             },
         }
-        with dask.config.set(quiet):
-            self._cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
-                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no dashboard
-            )
+        # A nanny also writes its variables into this process's environment, where every worker spawned later
+        # inherits them: one default cluster earlier in the process (a notebook's, say) would undo the above.
+        # Dask's own value is held back while the workers start; a value of the user's is left alone.
+        default = dask.config.get("distributed.nanny.pre-spawn-environ", {}).get("MALLOC_TRIM_THRESHOLD_")
+        inherited = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+        if inherited is not None and inherited == str(default):
+            del os.environ["MALLOC_TRIM_THRESHOLD_"]
+        try:
+            with dask.config.set(quiet):
+                self._cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+                    dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # no dashboard
+                )
+        finally:
+            if inherited is not None:
+                os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", inherited)
         self._client = distributed.Client(self._cluster)
 
     @property

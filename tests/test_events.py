@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import synthmob
 from synthmob import schema
 from synthmob.calendar import Calendar
-from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displace, hour_bins, positions
+from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displace, _mix, hour_bins, positions
 from synthmob.pipeline import child, streams
 from synthmob.scenario import Events, load_scenario
 from synthmob.world import build_world
@@ -57,9 +57,15 @@ def test_every_record_is_at_the_true_cell_or_a_neighbour(run, truth):
     away = cell != true_cell
     assert all(world.graph.has_edge(int(a), int(b)) for a, b in zip(cell[away], true_cell[away]))
     share = away.mean()
-    # Records are displaced in 30-minute windows, so the windows, not the records, are the trials.
-    n = len(np.unique(sub * 10**6 + t // 1_800_000))
-    assert abs(share - P) < 4 * np.sqrt(P * (1 - P) / n), (share, P, n)
+    # Records are displaced a whole (subscriber, window, cell) at a time: those are the trials, of unequal
+    # sizes, so the share's variance is P(1 - P) Σw² / (Σw)² over trials of w records.
+    salt = int(child(streams(scenario.seed), 5).integers(2**63))
+    dwell = int(scenario.events.neighbour_dwell_min * 60_000)
+    t_abs = t + calendar.epoch_s * 1000
+    window = (t_abs + (_mix(salt, sub) % np.uint64(dwell)).astype(np.int64)) // dwell
+    _, w = np.unique(np.column_stack([sub, window, true_cell]), axis=0, return_counts=True)
+    n_eff = w.sum() ** 2 / (w.astype(np.float64) ** 2).sum()
+    assert abs(share - P) < 4 * np.sqrt(P * (1 - P) / n_eff), (share, P, n_eff)
 
 
 def test_no_neighbour_noise_when_disabled(tmp_path):
@@ -252,7 +258,8 @@ def test_displaced_records_favour_each_subscribers_own_neighbours():
     # subscribers 7 and 8 do not), and another salt ranks them anew.
     assert favourites[0] != favourites[1]
     other = _displace(records, _star(degree), cfg, salt=4)[schema.CELL_ID].to_numpy()
-    assert {tuple(np.argsort(-np.bincount(other[w], minlength=degree + 1)[1:])) for w in (slice(0, windows), slice(windows, None))} != set(favourites)
+    halves = (slice(0, windows), slice(windows, None))
+    assert {tuple(np.argsort(-np.bincount(other[w], minlength=degree + 1)[1:])) for w in halves} != set(favourites)
 
 
 def test_displacement_is_uniform_without_decay():
@@ -284,7 +291,7 @@ def test_displacement_does_not_depend_on_how_records_are_split():
     records = _records(rng.integers(0, 50, n), np.zeros(n), rng.integers(0, 14 * 24 * 60, n))
     cfg = _cfg(neighbour_probability=0.3, neighbour_decay=0.35, neighbour_dwell_min=30.0)
     whole = _displace(records, _star(5), cfg, salt=8)[schema.CELL_ID].to_numpy()
-    halves = [_displace(records.slice(0, n // 3), _star(5), cfg, salt=8), _displace(records.slice(n // 3), _star(5), cfg, salt=8)]
+    halves = [_displace(part, _star(5), cfg, salt=8) for part in (records.slice(0, n // 3), records.slice(n // 3))]
     np.testing.assert_array_equal(whole, np.concatenate([h[schema.CELL_ID].to_numpy() for h in halves]))
 
 

@@ -183,10 +183,11 @@ def test_local_cluster_workers_keep_the_default_allocator(monkeypatch):
     """Dask's nannies would set MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold and slowed shards
     by 15-25 %; the thread-count limits stay."""
     pytest.importorskip("distributed")
-    # A nanny writes its variables into this process's environment, where every later worker inherits them:
-    # the default cluster of this module's other tests has done so.
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    # A nanny writes its variables into this process's environment, where every later worker inherits them,
+    # as a default cluster earlier in the process (this module's, say) leaves it.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     with executor(workers=2, scheduler="local") as cluster:
         seen = cluster.client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
     assert len(seen) == 2
     assert all(env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"} for env in seen.values()), seen
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's environment is put back

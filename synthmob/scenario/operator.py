@@ -81,10 +81,11 @@ class Events(_Frozen):
         0.12,
         ge=0.0,
         le=1.0,
-        description="share of records at a neighbouring cell whose coverage overlaps the serving one (the "
-        "ping-pong analysts must handle). Calibrated with neighbour_decay and neighbour_dwell_min: they set how "
-        "fast the records reveal new cells, so that exploration, visit frequency and jump lengths seen through "
-        "the records match Song et al., Nature Physics 6 (2010) and González et al., Nature 453 (2008) on region",
+        description="share of records (at cells that have neighbours) at a neighbouring cell whose coverage "
+        "overlaps the serving one (the ping-pong analysts must handle). Calibrated with neighbour_decay and "
+        "neighbour_dwell_min: they set how fast the records reveal new cells, so that exploration, visit "
+        "frequency and jump lengths seen through the records match Song et al., Nature Physics 6 (2010) and "
+        "González et al., Nature 453 (2008) on region",
     )
     neighbour_decay: float = Field(
         0.35,
