@@ -45,7 +45,9 @@ from synthmob.errors import ConfigError
 from synthmob.events import Positions, finish, originating, positions
 from synthmob.executors import Stages, check_scheduler, executor, mark, marked
 from synthmob.identities import identities
-from synthmob.output import remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_table
+from synthmob.output import (
+    local_days, remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_table,
+)
 from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
@@ -193,11 +195,13 @@ def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     records = finish(
         own, incoming, where, first, job.calendar, job.world.network.area_code, job.neighbours,
         job.scenario.events, salt=job.salt,
+        by_day=lambda t_ms: local_days(t_ms + job.calendar.epoch_s * 1000, job.calendar),  # files are slices
     )
+    table = records.to_table(job.calendar.epoch_s)
     clock.lap("events")
     files = {
         "events": write_partitioned(
-            records, job.staging / "events", time_column="timestamp", calendar=job.calendar, part=part,
+            table, job.staging / "events", time_column="timestamp", calendar=job.calendar, part=part,
             metadata=job.file_metadata,
         )
     }

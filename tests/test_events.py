@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import synthmob
 from synthmob import schema
 from synthmob.calendar import Calendar
-from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displace, _mix, hour_bins, positions
+from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displaced, _mix, hour_bins, positions
 from synthmob.pipeline import child, streams
 from synthmob.scenario import Events, load_scenario
 from synthmob.world import build_world
@@ -230,10 +230,14 @@ def _star(degree: int) -> tuple[np.ndarray, np.ndarray]:
     return indptr, indices
 
 
-def _records(sub, cell, minute) -> pa.Table:
-    ms = pa.array(np.asarray(minute, dtype=np.int64) * 60_000, pa.int64()).cast(schema.TIMESTAMP)
-    return pa.table({schema.SUBSCRIBER_ID: pa.array(np.asarray(sub), pa.int64()),
-                     schema.CELL_ID: pa.array(np.asarray(cell), pa.int32()), "timestamp": ms})
+def _records(sub, cell, minute) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Records as (subscriber, epoch ms, cell) columns."""
+    return np.asarray(sub, np.int64), np.asarray(minute, np.int64) * 60_000, np.asarray(cell, np.int32)
+
+
+def _displace(records, neighbours, cfg, salt) -> np.ndarray:
+    """The cells of ``records`` after displacement."""
+    return _displaced(*records, neighbours, cfg, salt)
 
 
 def _cfg(**fields) -> Events:
@@ -246,7 +250,7 @@ def test_displaced_records_favour_each_subscribers_own_neighbours():
     minute = np.arange(windows) * 30  # one record per 30-minute window
     records = _records(np.repeat([7, 8], windows), np.zeros(2 * windows), np.tile(minute, 2))
     cfg = _cfg(neighbour_probability=1.0, neighbour_decay=q, neighbour_dwell_min=30.0)
-    cell = _displace(records, _star(degree), cfg, salt=3)[schema.CELL_ID].to_numpy()
+    cell = _displace(records, _star(degree), cfg, salt=3)
     expected = q ** np.arange(degree) / (q ** np.arange(degree)).sum()
     favourites = []
     for who in (slice(0, windows), slice(windows, 2 * windows)):
@@ -257,7 +261,7 @@ def test_displaced_records_favour_each_subscribers_own_neighbours():
     # Each subscriber ranks the neighbours their own way (two rank four alike with chance 1/24; with salt 3
     # subscribers 7 and 8 do not), and another salt ranks them anew.
     assert favourites[0] != favourites[1]
-    other = _displace(records, _star(degree), cfg, salt=4)[schema.CELL_ID].to_numpy()
+    other = _displace(records, _star(degree), cfg, salt=4)
     halves = (slice(0, windows), slice(windows, None))
     assert {tuple(np.argsort(-np.bincount(other[w], minlength=degree + 1)[1:])) for w in halves} != set(favourites)
 
@@ -266,7 +270,7 @@ def test_displacement_is_uniform_without_decay():
     degree, windows = 5, 40_000
     records = _records(np.full(windows, 3), np.zeros(windows), np.arange(windows) * 30)
     cfg = _cfg(neighbour_probability=1.0, neighbour_decay=1.0, neighbour_dwell_min=30.0)
-    cell = _displace(records, _star(degree), cfg, salt=0)[schema.CELL_ID].to_numpy()
+    cell = _displace(records, _star(degree), cfg, salt=0)
     share = np.bincount(cell, minlength=degree + 1)[1:] / windows
     np.testing.assert_allclose(share, 1 / degree, atol=5 * np.sqrt(0.2 * 0.8 / windows))
 
@@ -277,7 +281,7 @@ def test_a_handset_camps_on_one_neighbour_for_a_window():
     minutes = np.arange(20 * 60)
     records = _records(np.full(len(minutes), 11), np.zeros(len(minutes)), minutes)
     cfg = _cfg(neighbour_probability=0.5, neighbour_decay=1.0, neighbour_dwell_min=30.0)
-    cell = _displace(records, _star(6), cfg, salt=5)[schema.CELL_ID].to_numpy()
+    cell = _displace(records, _star(6), cfg, salt=5)
     changes = np.flatnonzero(np.diff(cell)) + 1
     assert len(changes) > 5
     assert len(set(changes % 30)) == 1  # cells change only at the edges of this subscriber's windows
@@ -290,9 +294,10 @@ def test_displacement_does_not_depend_on_how_records_are_split():
     n = 3_000
     records = _records(rng.integers(0, 50, n), np.zeros(n), rng.integers(0, 14 * 24 * 60, n))
     cfg = _cfg(neighbour_probability=0.3, neighbour_decay=0.35, neighbour_dwell_min=30.0)
-    whole = _displace(records, _star(5), cfg, salt=8)[schema.CELL_ID].to_numpy()
-    halves = [_displace(part, _star(5), cfg, salt=8) for part in (records.slice(0, n // 3), records.slice(n // 3))]
-    np.testing.assert_array_equal(whole, np.concatenate([h[schema.CELL_ID].to_numpy() for h in halves]))
+    whole = _displace(records, _star(5), cfg, salt=8)
+    parts = (slice(0, n // 3), slice(n // 3, None))
+    halves = [_displace(tuple(c[part] for c in records), _star(5), cfg, salt=8) for part in parts]
+    np.testing.assert_array_equal(whole, np.concatenate(halves))
 
 
 @settings(max_examples=60, deadline=None)
@@ -311,7 +316,7 @@ def test_displaced_records_stay_on_their_cell_or_a_neighbour(degrees, p, q, dwel
     cell = rng.integers(0, len(degrees), 500).astype(np.int32)
     records = _records(rng.integers(0, 20, 500), cell, rng.integers(0, 10_000, 500))
     cfg = _cfg(neighbour_probability=p, neighbour_decay=q, neighbour_dwell_min=dwell)
-    out = _displace(records, (indptr, indices), cfg, salt=seed)[schema.CELL_ID].to_numpy()
+    out = _displace(records, (indptr, indices), cfg, salt=seed)
     for before, after in zip(cell, out):
         assert after == before or after in indices[indptr[before]:indptr[before + 1]]
     if p == 0.0:

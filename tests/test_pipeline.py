@@ -102,6 +102,16 @@ def test_tables_have_the_schema(tiny_run):
         assert tiny_run.table(name).schema.equals(expected), name
 
 
+def test_every_file_as_written_has_the_schema(tiny_run):
+    """A reader opening one file sees the schema, nullability included, whatever the run's reader does."""
+    paths = {name: [tiny_run.path / f"{name}.parquet"] for name in schema.SINGLE_FILES}
+    paths |= {name: sorted((tiny_run.path / name).glob("date=*/*.parquet")) for name in schema.DATASETS}
+    for name, files in paths.items():
+        assert files, name
+        for path in files:
+            assert pq.read_schema(path).remove_metadata().equals({**schema.SINGLE_FILES, **schema.DATASETS}[name]), path
+
+
 def test_every_cell_id_exists(tiny_run):
     cells = set(tiny_run.table("cells")["cell_id"].to_pylist())
     subscribers = tiny_run.table("subscribers")
