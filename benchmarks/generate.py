@@ -2,7 +2,7 @@
 wall time spent on the operator's records, and peak memory.
 
 Stages: world (settlements, network, routes); people (population, identities, social network); shards
-(SimPy simulation, plus each shard's originating legs); records (the callee join and each shard's
+(SimPy simulation, plus each shard's originating legs); records (routing the callee legs, and each shard's
 handovers, location updates and sorting). The events share counts the originating legs' part of the
 shards stage, measured inside the shards.
 

@@ -7,8 +7,8 @@ Records are sampled in numpy over a whole shard at once from the ground truth, n
 2. :func:`originating` draws the subscriber's own voice calls, SMS and data sessions: bursts from a Poisson
    process whose rate follows a weekly profile by local hour, scaled by a heavy-tailed per-subscriber
    activity; the counterpart of a call comes from the social network.
-3. After every shard has run, the callee's leg of each call is found by an as-of join against the callee's
-   timeline (:mod:`synthmob.terminating`).
+3. After every shard has run, each call's leg is routed to the callee's shard (:mod:`synthmob.terminating`),
+   which finds the callee's cell at that instant in its timeline.
 4. :func:`finish` adds handovers (a session in progress changing cell along a trip), location updates (an
    idle handset entering a new location area) and periodic updates (timer T3412 running out), moves a
    configurable share of records to a neighbouring cell (a handset camping for a while on a neighbour it
@@ -312,9 +312,9 @@ def finish(
     With ``by_day``, a function from times (ms since the horizon's start) to day numbers, records are first
     grouped by day, in that order within each.
     """
-    # Incoming legs arrive in whatever order the join wrote them. Nothing below depends on the order of the
+    # Incoming legs arrive in whatever order the routing wrote them. Nothing below depends on the order of the
     # legs (no draws; sessions are sorted where it matters), and the records are sorted once, at the end.
-    legs = Records.concat([Records.from_table(own, calendar.epoch_s), Records.from_table(incoming, calendar.epoch_s)])
+    legs = Records.concat([Records.from_table(own, calendar.epoch_s), _terminating(incoming, where, first_id, calendar)])
     sub, t = legs.sub - first_id, legs.t_ms
     session = (legs.kind == VOICE) | (legs.kind == DATA)
     duration_ms = np.round(np.nan_to_num(legs.duration_s[session]) * 1000.0).astype(np.int64)
@@ -362,6 +362,19 @@ def finish(
     records = records.take(order)
     cell = _displaced(records.sub, records.t_ms + calendar.epoch_s * 1000, records.cell, neighbours, cfg, salt)
     return records.replace(cell=cell)
+
+
+def _terminating(incoming: pa.Table, where: Positions, first_id: int, calendar: Calendar) -> Records:
+    """The callee's legs routed to this shard (:data:`synthmob.terminating.INCOMING`), each at the cell
+    serving the callee at that instant."""
+    sub = incoming[schema.SUBSCRIBER_ID].to_numpy()
+    t = _ms(incoming["timestamp"], calendar.epoch_s * 1000)
+    return Records.of(
+        sub, t, where.cell_at(sub - first_id, t),
+        pc.index_in(incoming["event_type"], value_set=_TYPE_NAMES).to_numpy(), direction=IN,
+        counterpart=incoming["counterpart_id"].to_numpy(), call_id=incoming["call_id"].to_numpy(),
+        duration_s=incoming["duration_s"].fill_null(np.nan).to_numpy(),
+    )
 
 
 def _periodic(parts: list[Records], first_id: int, where: Positions, calendar: Calendar, cfg: Events) -> Records:

@@ -6,8 +6,8 @@ subscribers, so the output is the same whatever the number of workers, wherever 
 worker processes or a Dask cluster, see :mod:`synthmob.executors`) and whichever finishes first.
 
 A run has three stages after the world and the population: ``shards`` simulates each shard and writes its
-stays and trips; ``calls`` joins every call's callee leg to the shard holding the callee; ``events`` writes
-each shard's operator records. Each finished shard of a stage, and the join, leave a completion marker in
+stays and trips; ``calls`` routes every call's callee leg to the shard holding the callee; ``events`` writes
+each shard's operator records. Each finished shard of a stage, and the routing, leave a completion marker in
 the staging folder's ``.work/done``, and every shard first removes whatever an earlier attempt at it left.
 So a resumable run (``resume=True``), staged in a folder named after a digest of the resolved scenario and
 the package versions, can be stopped at any point (an error, Ctrl-C, a killed process) and run again: the
@@ -53,7 +53,7 @@ from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
 from synthmob.simulation import places_for, simulate_shard
 from synthmob.social import Contacts, contacts, edges_table, social_network
-from synthmob.terminating import terminating_legs
+from synthmob.terminating import INCOMING, terminating_legs
 from synthmob.world import World, build_world
 
 #: ``progress(stage, done, total)`` is called as a run advances.
@@ -145,7 +145,7 @@ def _forget_places() -> None:
 
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     """Simulate shard ``index``: write its stays and trips, and the timeline and originating legs that the
-    callee join and :func:`finish_shard` need. Returns rows per file for each table written, and under
+    callee legs and :func:`finish_shard` need. Returns rows per file for each table written, and under
     ``_seconds`` the time spent on each step. Whatever an earlier attempt at the shard left is replaced."""
     clock = _Clock()
     members = job.members(index)
@@ -190,7 +190,7 @@ def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     own = pq.read_table(job.work / "own" / f"{part}.parquet")
     folder = job.work / "incoming" / f"shard={index}"
     incoming = (
-        pq.read_table(folder, schema=schema.EVENTS) if folder.is_dir() else schema.EVENTS.empty_table()
+        pq.read_table(folder, schema=INCOMING) if folder.is_dir() else INCOMING.empty_table()
     )
     records = finish(
         own, incoming, where, first, job.calendar, job.world.network.area_code, job.neighbours,
@@ -383,8 +383,8 @@ def _write_run(
         notify("calls", 0, 1)
         if marked(job.work, "calls") is None:
             shutil.rmtree(job.work / "incoming", ignore_errors=True)  # what an interrupted join may have left
-            terminating_legs(job.work / "own", job.work / "positions", job.work / "incoming",
-                             shard_size=scenario.shard_size, threads=max(1, min(cluster.workers, os.cpu_count() or 1)))
+            terminating_legs(job.work / "own", job.work / "incoming", shard_size=scenario.shard_size,
+                             threads=max(1, min(cluster.workers, os.cpu_count() or 1)))
             mark(job.work, "calls", {})
         notify("calls", 1, 1)
         clock.lap("calls")

@@ -1,9 +1,13 @@
-"""The callee's leg of every call and SMS, found after all shards have run.
+"""The callee's leg of every call and SMS, routed to the callee's shard after all shards have run.
 
-A call's counterpart may live in another shard, so its terminating leg cannot be drawn where the call was
-made. Once every shard has written its originating legs and its subscribers' timelines, one DuckDB
-``ASOF JOIN`` finds, for each originating leg, the cell serving the counterpart at that moment, out of core.
-The legs are written partitioned by the counterpart's shard, for that shard to merge into its records.
+A call's counterpart may live in another shard, so its terminating leg cannot be made where the call was
+made. Once every shard has written its originating legs, one DuckDB query reads them out of core and writes
+each voice and SMS leg, turned round (the callee as subscriber, the caller as counterpart), partitioned by
+the callee's shard. That shard then finds the cell serving the callee at the instant of each leg by an
+as-of look-up in its own timeline, which it holds in memory anyway (:func:`synthmob.events.finish`).
+
+Routing the legs and looking them up in each shard, rather than joining every leg against every timeline
+in DuckDB, reads the timelines once instead of twice and leaves DuckDB a scan and a partitioned write.
 """
 
 from __future__ import annotations
@@ -11,17 +15,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+
+from synthmob import schema
+
+#: The columns of a routed leg, as the callee's shard reads them (``cell_id`` and ``direction`` it adds).
+INCOMING = pa.schema(
+    [schema.EVENTS.field(name) for name in
+     (schema.SUBSCRIBER_ID, "timestamp", "event_type", "counterpart_id", "call_id", "duration_s")]
+)
 
 
-def terminating_legs(own: Path, positions: Path, out: Path, *, shard_size: int, threads: int = 2,
-                     memory_limit: str = "1GB") -> int:
-    """Write the terminating legs of the originating voice and SMS legs in ``own/*.parquet``.
+def terminating_legs(own: Path, out: Path, *, shard_size: int, threads: int = 2, memory_limit: str = "1GB") -> int:
+    """Route the originating voice and SMS legs in ``own/*.parquet`` to their callees' shards.
 
-    Each leg is the callee's: same ``call_id``, ``timestamp`` and ``duration_s`` as the caller's, direction
-    ``in``, the caller as ``counterpart_id``, at the cell serving the callee at that instant (from the
-    timelines in ``positions/*.parquet``). Output: ``out/shard=<k>/*.parquet``. Returns the number of legs.
-    DuckDB keeps within ``memory_limit`` and spills the rest to a folder beside ``out``.
+    Each routed leg is the callee's: same ``call_id``, ``timestamp`` and ``duration_s`` as the caller's,
+    the callee as ``subscriber_id`` and the caller as ``counterpart_id`` (columns of :data:`INCOMING`).
+    Output: ``out/shard=<k>/*.parquet``, where k is the callee's shard. Returns the number of legs. DuckDB
+    keeps within ``memory_limit`` and spills the rest to a folder beside ``out``.
     """
+    if not any(own.glob("*.parquet")):
+        return 0
     con = duckdb.connect()
     try:
         con.execute(f"SET threads TO {int(threads)}")
@@ -33,24 +47,16 @@ def terminating_legs(own: Path, positions: Path, out: Path, *, shard_size: int, 
         except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB draws no bar anyway
             pass
         query = f"""
-            SELECT o.counterpart_id AS subscriber_id,
-                   o."timestamp" AS "timestamp",
-                   p.cell_id AS cell_id,
-                   o.event_type AS event_type,
-                   'in' AS direction,
-                   o.subscriber_id AS counterpart_id,
-                   o.call_id AS call_id,
-                   o.duration_s AS duration_s,
-                   CAST(NULL AS BIGINT) AS bytes_up,
-                   CAST(NULL AS BIGINT) AS bytes_down,
-                   o.counterpart_id // {int(shard_size)} AS shard
-            FROM read_parquet('{_glob(own)}') AS o
-            ASOF JOIN read_parquet('{_glob(positions)}') AS p
-              ON o.counterpart_id = p.subscriber_id AND o."timestamp" >= p."timestamp"
-            WHERE o.direction = 'out'
+            SELECT counterpart_id AS subscriber_id,
+                   "timestamp",
+                   event_type,
+                   subscriber_id AS counterpart_id,
+                   call_id,
+                   duration_s,
+                   counterpart_id // {int(shard_size)} AS shard
+            FROM read_parquet('{_glob(own)}')
+            WHERE direction = 'out'
         """
-        if not any(own.glob("*.parquet")) or not any(positions.glob("*.parquet")):
-            return 0
         written = con.execute(f"COPY ({query}) TO '{out.as_posix()}' (FORMAT parquet, PARTITION_BY (shard))")
         return int(written.fetchone()[0])
     finally:

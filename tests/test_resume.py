@@ -110,7 +110,7 @@ def test_an_error_keeps_the_partial_run_and_resuming_finishes_it(tmp_path, monke
     assert done(folder, "shards") == {0, 1, 2, 3} and done(folder, "events") == {0, 1}
 
     # What an attempt killed while redoing a shard may leave: the shard's marker not yet written, a part file
-    # in a partition the shard does not write, an unfinished callee join.
+    # in a partition the shard does not write, an unfinished routing of callee legs.
     (folder / ".work" / "done" / "shards-3.json").unlink()
     (folder / ".work" / "done" / "calls.json").unlink()
     stray = folder / "stays" / "date=2099-01-01" / "part-00003.parquet"
