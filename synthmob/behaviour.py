@@ -231,7 +231,7 @@ class Places:
         if not candidates or s.uniform() < p_new:
             cdf = self._cdf(here)
             for _ in range(20):
-                cell = int(np.searchsorted(cdf, s.uniform(), side="right"))
+                cell = int(cdf.searchsorted(s.uniform(), side="right"))
                 cell = min(cell, len(cdf) - 1)
                 if cell not in known and cell != person.home and cell != person.work:
                     break
