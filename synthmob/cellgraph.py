@@ -11,6 +11,7 @@ a trip reads its duration and route from those tables.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,17 +178,38 @@ def build_graph(
     return graph
 
 
-def all_pairs(graph: nx.Graph) -> dict[str, Routes]:
-    """Shortest-time tables for every mode, from the graph's ``time_<mode>_s`` edge weights."""
+def all_pairs(graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1) -> dict[str, Routes]:
+    """Shortest-time tables for every mode, from the graph's ``time_<mode>_s`` edge weights.
+
+    With an ``executor`` (worker processes: scipy's Dijkstra holds the GIL), each mode's sources are cut into
+    ``parts`` blocks computed side by side; a source's row does not depend on the others, so the tables are
+    the same.
+    """
     n = graph.number_of_nodes()
     edges = np.array([(u, v) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
-    routes = {}
+    matrices = {}
     for mode in MODES:
         w = np.array([graph.edges[u, v][f"time_{mode}_s"] for u, v in edges], dtype=np.float64)
         matrix = csr_array((w, (edges[:, 0], edges[:, 1])), shape=(n, n))
         count, _ = connected_components(matrix, directed=False)
         if count != 1:  # pragma: no cover - a Voronoi tiling of a rectangle is always connected
             raise RuntimeError(f"the cell graph has {count} separate parts; it must be connected")
-        time_s, pred = dijkstra(matrix, directed=False, return_predecessors=True)
-        routes[mode] = Routes(time_s.astype(np.float32), pred.astype(np.int32))
+        matrices[mode] = matrix
+    if executor is None or parts <= 1:
+        return {mode: Routes(*_shortest(matrix, 0, n)) for mode, matrix in matrices.items()}
+    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
+    blocks = {
+        mode: [executor.submit(_shortest, matrix, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        for mode, matrix in matrices.items()
+    }
+    routes = {}
+    for mode, futures in blocks.items():
+        rows = [future.result() for future in futures]
+        routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
     return routes
+
+
+def _shortest(matrix: csr_array, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``lo`` to ``hi`` of the shortest-time and predecessor tables of an undirected graph."""
+    time_s, pred = dijkstra(matrix, directed=False, indices=np.arange(lo, hi), return_predecessors=True)
+    return time_s.astype(np.float32), pred.astype(np.int32)

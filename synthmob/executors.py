@@ -139,28 +139,43 @@ class _Processes:
         if self.workers == 1 or tasks <= 1:
             yield Workers(_Inline(), job, 1)
             return
-        # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked.
-        # The server imports synthmob once, so each worker starts as a fork of an initialised process.
-        if os.name == "posix":
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["synthmob.pipeline"])
-        else:  # pragma: no cover - Windows
-            context = multiprocessing.get_context("spawn")
-        pool = cf.ProcessPoolExecutor(
-            max_workers=min(self.workers, tasks), mp_context=context, initializer=_init_worker, initargs=(job,)
-        )
-        try:
+        with _pool(min(self.workers, tasks), initializer=_init_worker, initargs=(job,)) as pool:
             yield Workers(pool, None, tasks)
-        except BaseException:
-            # An error or Ctrl-C: do not wait for queued shards; stop the workers now.
-            processes = list(getattr(pool, "_processes", {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.join(timeout=10)
-            raise
-        pool.shutdown(wait=True)
+
+
+@contextmanager
+def local_processes(workers: int) -> Iterator[cf.Executor | None]:
+    """A pool of ``workers`` local processes for a step of the main process (world building), or ``None``
+    for one worker."""
+    if workers <= 1:
+        yield None
+        return
+    with _pool(workers) as pool:
+        yield pool
+
+
+@contextmanager
+def _pool(workers: int, **kwargs: Any) -> Iterator[cf.ProcessPoolExecutor]:
+    # forkserver, not fork: the parent already runs Arrow's thread pool, which must not be forked.
+    # The server imports synthmob once, so each worker starts as a fork of an initialised process.
+    if os.name == "posix":
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["synthmob.pipeline"])
+    else:  # pragma: no cover - Windows
+        context = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, **kwargs)
+    try:
+        yield pool
+    except BaseException:
+        # An error or Ctrl-C: do not wait for queued calls; stop the workers now.
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+        raise
+    pool.shutdown(wait=True)
 
 
 class _Dask:

@@ -43,7 +43,7 @@ from synthmob.behaviour import Places
 from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
 from synthmob.events import Positions, finish, originating, positions
-from synthmob.executors import Stages, check_scheduler, executor, mark, marked
+from synthmob.executors import Stages, check_scheduler, executor, local_processes, mark, marked
 from synthmob.identities import identities
 from synthmob.output import (
     local_days, remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_table,
@@ -338,7 +338,9 @@ def _write_run(
     root = streams(scenario.seed)
     clock = _Clock()
     notify("world", 0, 1)
-    world = build_world(scenario.world, rng=child(root, _WORLD))
+    parts = max(1, min(cluster.workers, os.cpu_count() or 1))  # this machine's share of the route tables
+    with local_processes(parts) as helpers:
+        world = build_world(scenario.world, rng=child(root, _WORLD), executor=helpers, parts=parts)
     notify("world", 1, 1)
     clock.lap("world")
     notify("population", 0, 1)
@@ -383,8 +385,7 @@ def _write_run(
         notify("calls", 0, 1)
         if marked(job.work, "calls") is None:
             shutil.rmtree(job.work / "incoming", ignore_errors=True)  # what an interrupted join may have left
-            terminating_legs(job.work / "own", job.work / "incoming", shard_size=scenario.shard_size,
-                             threads=max(1, min(cluster.workers, os.cpu_count() or 1)))
+            terminating_legs(job.work / "own", job.work / "incoming", shard_size=scenario.shard_size, threads=parts)
             mark(job.work, "calls", {})
         notify("calls", 1, 1)
         clock.lap("calls")

@@ -6,6 +6,7 @@ built once per run and shared by every shard.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import networkx as nx
@@ -115,8 +116,13 @@ def to_latlon(config: WorldConfig, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np
     return lat, lon
 
 
-def build_world(config: WorldConfig, *, rng: np.random.Generator) -> World:
+def build_world(
+    config: WorldConfig, *, rng: np.random.Generator, executor: Executor | None = None, parts: int = 1
+) -> World:
     """Build the region described by ``config``.
+
+    With an ``executor`` of worker processes, the route tables are computed in ``parts`` blocks side by
+    side (the same tables: see :func:`synthmob.cellgraph.all_pairs`).
 
     Examples
     --------
@@ -173,7 +179,7 @@ def build_world(config: WorldConfig, *, rng: np.random.Generator) -> World:
         },
         trunk=trunk_edges(x, y, pairs, np.asarray(hubs)),
     )
-    routes = all_pairs(graph)
+    routes = all_pairs(graph, executor=executor, parts=parts)
     return World(
         config=config,
         settlements=settlements,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -166,6 +168,16 @@ def test_all_pairs_on_a_known_graph():
     assert r.path(3, 3).tolist() == [3]
     assert routes["transit"].time_s[1, 3] == 6.0  # two edges of 3 s
     assert isinstance(r, Routes)
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_all_pairs_in_blocks_is_the_same(city_world, parts):
+    """Sources cut into blocks computed by an executor give the same tables as one call."""
+    with ThreadPoolExecutor(2) as pool:
+        blocks = all_pairs(city_world.graph, executor=pool, parts=parts)
+    for mode in MODES:
+        np.testing.assert_array_equal(blocks[mode].time_s, city_world.routes[mode].time_s)
+        np.testing.assert_array_equal(blocks[mode].predecessor, city_world.routes[mode].predecessor)
 
 
 # --- urbanity and speeds -------------------------------------------------------------------------------------

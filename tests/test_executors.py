@@ -191,3 +191,14 @@ def test_local_cluster_workers_keep_the_default_allocator(monkeypatch):
     assert len(seen) == 2
     assert all(env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"} for env in seen.values()), seen
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's environment is put back
+
+
+def test_local_processes_for_the_main_process():
+    """One worker needs no pool; more run calls in other processes."""
+    from synthmob.executors import local_processes
+
+    with local_processes(1) as none:
+        assert none is None
+    with local_processes(2) as pool:
+        assert {pool.submit(os.getpid).result() for _ in range(4)} - {os.getpid()}
+        assert list(pool.map(abs, [-1, -2])) == [1, 2]
