@@ -495,17 +495,18 @@ def _stable_order(day: np.ndarray) -> np.ndarray:
 
 
 def _order(sub: np.ndarray, t: np.ndarray, type_code: np.ndarray, call_id: np.ndarray) -> np.ndarray:
-    """The order by (sub, t, type_code, call_id).
+    """The stable order by (sub, t, type_code, call_id): what ``np.lexsort((call_id, type_code, t, sub))`` gives.
 
     Subscriber, time and type are packed into one int64 key where they fit (a shard's subscribers span
-    under 2^20, its times under 2^35 ms, about a year; types under 8), which sorts in about half the time
-    of a four-key lexsort; otherwise the lexsort.
+    under 2^20, its times under 2^35 ms, about a year; types under 8). The key is sorted alone (an unstable
+    sort, several times faster than a lexsort), and only the rare runs of equal keys are then put in order
+    of call id and original position; otherwise the lexsort.
 
     Examples
     --------
-    >>> sub, t = np.array([5, 5, 4, 5]), np.array([10, 10, 99, 3])
-    >>> _order(sub, t, np.array([1, 0, 0, 0]), np.array([7, 8, 9, 1])).tolist()
-    [2, 3, 1, 0]
+    >>> sub, t = np.array([5, 5, 4, 5, 5]), np.array([10, 10, 99, 3, 10])
+    >>> _order(sub, t, np.array([1, 0, 0, 0, 0]), np.array([7, 8, 9, 1, 2])).tolist()
+    [2, 3, 4, 1, 0]
     """
     if len(sub) == 0:
         return np.zeros(0, np.int64)
@@ -513,5 +514,12 @@ def _order(sub: np.ndarray, t: np.ndarray, type_code: np.ndarray, call_id: np.nd
     t = t - t.min()
     if sub.max() < 2**20 and t.max() < 2**35 and type_code.max() < 8:
         key = (sub.astype(np.int64) << 38) | (t.astype(np.int64) << 3) | type_code.astype(np.int64)
-        return np.lexsort((call_id, key))
+        order = np.argsort(key)
+        ordered = key[order]
+        tie = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if len(tie):
+            runs = np.unique(np.concatenate([tie, tie + 1]))  # positions in runs of equal keys, each run contiguous
+            within = order[runs]
+            order[runs] = within[np.lexsort((within, call_id[within], ordered[runs]))]
+        return order
     return np.lexsort((call_id, type_code, t, sub))

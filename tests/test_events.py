@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import synthmob
 from synthmob import schema
 from synthmob.calendar import Calendar
-from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displaced, _mix, hour_bins, positions
+from synthmob.events import WEEKDAY_PROFILE, WEEKEND_PROFILE, _displaced, _mix, _order, hour_bins, positions
 from synthmob.pipeline import child, streams
 from synthmob.scenario import Events, load_scenario
 from synthmob.world import build_world
@@ -321,3 +321,11 @@ def test_displaced_records_stay_on_their_cell_or_a_neighbour(degrees, p, q, dwel
         assert after == before or after in indices[indptr[before]:indptr[before + 1]]
     if p == 0.0:
         np.testing.assert_array_equal(out, cell)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 5), st.integers(-1, 3)), max_size=300))
+def test_records_are_ordered_as_a_lexsort_would(rows):
+    """The packed-key sort with its tie fix-up is the stable order by (subscriber, time, type, call id)."""
+    sub, t, kind, call_id = (np.array(c, dtype=np.int64) for c in zip(*rows)) if rows else [np.zeros(0, np.int64)] * 4
+    np.testing.assert_array_equal(_order(sub, t, kind, call_id), np.lexsort((call_id, kind, t, sub)))
