@@ -6,7 +6,7 @@ subscribers, so the output is the same whatever the number of workers, wherever 
 worker processes or a Dask cluster, see :mod:`synthmob.executors`) and whichever finishes first.
 
 A run has three stages after the world and the population: ``shards`` simulates each shard and writes its
-stays and trips; ``calls`` routes every call's callee leg to the shard holding the callee; ``events`` writes
+stays and trips (and draws its subscribers' identities, written to ``subscribers.parquet`` at the end); ``calls`` routes every call's callee leg to the shard holding the callee; ``events`` writes
 each shard's operator records. Each finished shard of a stage, and the routing, leave a completion marker in
 the staging folder's ``.work/done``, and every shard first removes whatever an earlier attempt at it left.
 So a resumable run (``resume=True``), staged in a folder named after a digest of the resolved scenario and
@@ -44,7 +44,7 @@ from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
 from synthmob.events import Positions, finish, originating, positions
 from synthmob.executors import Stages, check_scheduler, executor, local_processes, mark, marked
-from synthmob.identities import identities
+from synthmob.identities import identities, msisdn_mode
 from synthmob.output import (
     local_days, remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_scratch,
     write_table,
@@ -145,9 +145,10 @@ def _forget_places() -> None:
 
 
 def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
-    """Simulate shard ``index``: write its stays and trips, and the timeline and originating legs that the
-    callee legs and :func:`finish_shard` need. Returns rows per file for each table written, and under
-    ``_seconds`` the time spent on each step. Whatever an earlier attempt at the shard left is replaced."""
+    """Simulate shard ``index``: write its stays and trips, the timeline and originating legs that the callee
+    legs and :func:`finish_shard` need, and its subscribers' identities. Returns rows per file for each table
+    written, and under ``_seconds`` the time spent on each step. Whatever an earlier attempt at the shard left
+    is replaced."""
     clock = _Clock()
     members = job.members(index)
     root = streams(job.scenario.seed)
@@ -166,6 +167,9 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     write_scratch(_positions_table(where, first, job.calendar.epoch_s), job.work / "positions" / f"{part}.parquet")
     write_scratch(own, job.work / "own" / f"{part}.parquet")
     clock.lap("events")
+    # Identities cost a Faker seeding per subscriber: drawn here, they are spread over the workers.
+    write_scratch(identities(members, job.scenario, root=root), job.work / "identities" / f"{part}.parquet")
+    clock.lap("identities")
     files = {
         "stays": write_partitioned(
             tables["stays"], job.staging / "stays", time_column="start", calendar=job.calendar, part=part,
@@ -292,8 +296,8 @@ def generate(
     overwrite
         Replace an existing non-empty output folder (only once the new run is complete).
     progress
-        Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``identities``,
-        ``contacts``, ``shards`` (simulation), ``calls`` (callee legs) and ``events`` (operator records).
+        Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``contacts``,
+        ``shards`` (simulation and identities), ``calls`` (callee legs) and ``events`` (operator records).
         A resumed stage starts at the number of shards already finished.
     **overrides
         Other top-level scenario fields: ``subscribers``, ``days``, ``start``, ``shard_size`` ...
@@ -316,6 +320,7 @@ def generate(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError("argument", "workers", workers, "give a whole number of processes, 1 or more")
     scheduler = check_scheduler(scheduler)
+    msisdn_mode(scenario)  # too many subscribers for fiction numbers fails now, not in the shards that draw them
     notify = progress or (lambda stage, done, total: None)
     started = time.perf_counter()
     target = Path(scenario.output_folder).absolute()
@@ -357,13 +362,7 @@ def _write_run(
     cells = world.cells_table()
     files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
     files["cells.geojson"] = {"cells.geojson": write_geojson(staging / "cells.geojson", cells, world.coverage_lonlat(), _sites(world))}
-    notify("identities", 0, 1)
-    subscribers = _subscribers(population, scenario, root)
-    notify("identities", 1, 1)
-    clock.lap("identities")
-    files["subscribers"] = {
-        "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
-    }
+    files["subscribers"] = {}  # written once the shards have drawn the identities (the manifest keeps this order)
     notify("contacts", 0, 1)
     social = social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
     files["contacts"] = {
@@ -392,6 +391,11 @@ def _write_run(
         clock.lap("calls")
         files.update(stages.run("events", _stage("events"), notify))
         clock.lap("events")
+    subscribers = _subscribers(population, job.work / "identities", scenario.n_shards)
+    files["subscribers"] = {
+        "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
+    }
+    clock.lap("subscribers")
     shutil.rmtree(job.work)
     for folder in staging.glob("*/date=*"):  # emptied by redoing a shard of an interrupted attempt
         if not any(folder.iterdir()):
@@ -401,10 +405,11 @@ def _write_run(
     manifest["run"]["seconds"] = {k: {s: round(v, 3) for s, v in d.items()} for k, d in seconds.items()}
     write_json(staging / "manifest.json", manifest)
 
-def _subscribers(population: Population, scenario: Scenario, root: np.random.SeedSequence) -> pa.Table:
-    """The ``subscribers`` table: who each subscriber is in the model, and how the network knows them."""
+def _subscribers(population: Population, folder: Path, n_shards: int) -> pa.Table:
+    """The ``subscribers`` table: who each subscriber is in the model, and how the network knows them (the
+    identities each shard wrote to ``folder``)."""
     model = population.to_table()
-    names = identities(population, scenario, root=root)
+    names = pa.concat_tables([pq.read_table(folder / f"part-{i:05d}.parquet") for i in range(n_shards)])
     return pa.Table.from_arrays(model.columns + names.columns, schema=schema.SUBSCRIBERS)
 
 

@@ -94,6 +94,19 @@ def test_impossible_date_in_file(work):
     assert tree(work) == before
 
 
+def test_too_many_subscribers_for_fiction_numbers(work, monkeypatch):
+    """Checked before any shard runs (the shards draw the identities), and nothing is left behind."""
+    from synthmob import pipeline
+
+    ran = []
+    monkeypatch.setattr(pipeline, "_stage", lambda name: ran.append(name))
+    path = config(work, "name: x\nsubscribers: 1200\nidentities:\n  msisdn_mode: fiction\n")
+    before = tree(work)
+    line = user_error(invoke("generate", path, "--out", work / "out"))
+    assert line.startswith("error: scenario: identities.msisdn_mode: got 'fiction'; only 1,000 fiction mobile numbers")
+    assert ran == [] and tree(work) == before
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [
