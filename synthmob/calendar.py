@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -85,10 +86,17 @@ class Calendar:
         while seconds >= 86400.0 and day + 1 < self.days:
             day += 1
             seconds -= 86400.0
-        base = float(self.midnights[day] - self.midnights[0])
+        base, shift = self._wall_terms[day]
         if seconds >= _DST_SETTLED_S:
-            return base + seconds - float(self.shifts[day])
+            return base + seconds - shift
         return base + seconds
+
+    @cached_property
+    def _wall_terms(self) -> list[tuple[float, float]]:
+        """For each day, its midnight in simulation seconds and its shift, as Python floats (for :meth:`wall`,
+        called for every planned departure)."""
+        base = (self.midnights[:-1] - self.midnights[0]).astype(np.float64)
+        return list(zip(base.tolist(), self.shifts.astype(np.float64).tolist()))
 
     def day_of(self, sim_s: np.ndarray) -> np.ndarray:
         """Index of the local day that contains each simulation time (vectorised)."""
