@@ -182,10 +182,11 @@ class Destinations:
         """A destination cell for each origin cell."""
         out = np.empty(len(origins), dtype=np.int32)
         u = rng.random(len(origins))
-        for src in np.unique(origins):
-            members = np.flatnonzero(origins == src)
-            cdf = self.cdf(kind, int(src))
-            out[members] = np.minimum(np.searchsorted(cdf, u[members], side="right"), len(cdf) - 1)
+        by_origin = np.argsort(origins, kind="stable")  # members of each origin, one slice each
+        sources, first = np.unique(origins[by_origin], return_index=True)
+        for src, members in zip(sources.tolist(), np.split(by_origin, first[1:])):
+            cdf = self.cdf(kind, src)
+            out[members] = np.minimum(cdf.searchsorted(u[members], side="right"), len(cdf) - 1)
         return out
 
 
