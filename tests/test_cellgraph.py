@@ -174,10 +174,20 @@ def test_all_pairs_on_a_known_graph():
 def test_all_pairs_in_blocks_is_the_same(city_world, parts):
     """Sources cut into blocks computed by an executor give the same tables as one call."""
     with ThreadPoolExecutor(2) as pool:
-        blocks = all_pairs(city_world.graph, executor=pool, parts=parts)
+        blocks = all_pairs(city_world.graph, executor=pool, parts=parts, min_cells=0)
     for mode in MODES:
         np.testing.assert_array_equal(blocks[mode].time_s, city_world.routes[mode].time_s)
         np.testing.assert_array_equal(blocks[mode].predecessor, city_world.routes[mode].predecessor)
+
+
+def test_small_graphs_are_routed_in_one_call(city_world):
+    class Refusing(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a graph under min_cells needs no workers")
+
+    with Refusing(1) as pool:
+        routes = all_pairs(city_world.graph, executor=pool, parts=2)
+    np.testing.assert_array_equal(routes["car"].time_s, city_world.routes["car"].time_s)
 
 
 # --- urbanity and speeds -------------------------------------------------------------------------------------
