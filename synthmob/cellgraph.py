@@ -206,9 +206,10 @@ def all_pairs(
         for mode, matrix in matrices.items()
     }
     routes = {}
-    for mode, futures in blocks.items():
-        rows = [future.result() for future in futures]
+    for mode in MODES:
+        rows = [future.result() for future in blocks.pop(mode)]  # each block is dropped once joined
         routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
+        del rows
     return routes
 
 

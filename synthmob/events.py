@@ -384,6 +384,7 @@ def _periodic(parts: list[Records], first_id: int, where: Positions, calendar: C
     end = int(round(calendar.horizon_s * 1000))
     n = int(where.sub.max()) + 1 if len(where.sub) else 0
     # Contacts with the network by (subscriber, time), with the horizon's start as a first contact for everyone.
+    # Times lie in [0, horizon), under 2^35 ms, so each packed key decodes to its (subscriber, time).
     contact = np.sort(np.concatenate([(p.sub - first_id) * _SHIFT + p.t_ms for p in parts] + [np.arange(n) * _SHIFT]))
     sub, t = contact // _SHIFT, contact % _SHIFT
     last = np.ones(len(sub), bool)

@@ -285,19 +285,23 @@ class _Dask:
                 )
             if version != here:
                 raise SynthmobError(
-                    f"--scheduler {self.address}: worker {worker} runs synthmob {version}, this process {here}; "
-                    "install the same version on every worker"
+                    f"--scheduler {self.address}: worker {worker} runs {version}, this process {here}; "
+                    "install the same versions on every worker"
                 )
 
 
 def _worker_view(staging: str) -> tuple[bool, str]:
+    """Whether this process sees ``staging``, and the versions of synthmob and Faker (which draws names in
+    the shards) it runs."""
     from importlib import metadata
 
-    try:
-        version = metadata.version("synthmob")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        version = "unknown"
-    return Path(staging).is_dir(), version
+    found = []
+    for package in ("synthmob", "faker"):
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+            found.append(f"{package} unknown")
+    return Path(staging).is_dir(), ", ".join(found)
 
 
 @contextmanager

@@ -64,6 +64,9 @@ _WORLD, _POPULATION, _SIMULATION, _EVENTS, _IDENTITIES, _FINISH, _SOCIAL = 0, 1,
 #: Intermediate files of a run, inside the staging folder, removed before it is moved into place.
 _WORK = ".work"
 MANIFEST_VERSION = 1
+#: What a staging folder's intermediate files are (raised when they change: a partial run of another format
+#: is not resumed): 2 adds each shard's identities and routes callee legs without their cell.
+WORK_FORMAT = 2
 
 
 def streams(seed: int) -> np.random.SeedSequence:
@@ -80,7 +83,7 @@ def child(root: np.random.SeedSequence, *key: int) -> np.random.Generator:
 def versions() -> dict[str, str]:
     """Versions of synthmob and of the packages that determine its output."""
     out = {"python": platform.python_version()}
-    for name in ("synthmob", "numpy", "simpy", "networkx", "scipy", "shapely", "pyarrow", "pydantic"):
+    for name in ("synthmob", "numpy", "simpy", "networkx", "scipy", "shapely", "pyarrow", "pydantic", "faker"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
@@ -118,7 +121,9 @@ def partial_folder(scenario: Scenario) -> Path:
     scenario, or with other package versions, is never taken for this one.
     """
     target = Path(scenario.output_folder).absolute()
-    text = json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()}, sort_keys=True)
+    text = json.dumps(
+        {"scenario": scenario.model_dump(mode="json"), "versions": versions(), "work": WORK_FORMAT}, sort_keys=True
+    )
     return target.parent / f".{target.name}.partial-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 

@@ -91,6 +91,13 @@ def test_the_partial_folder_is_named_after_the_scenario(tmp_path):
     assert folder != partial("tiny", tmp_path / "run", **{**TINY, "days": 3})
 
 
+def test_a_partial_run_of_another_work_format_is_not_resumed(tmp_path, monkeypatch):
+    """Intermediate files of another release (say, without the shards' identities) are never taken for these."""
+    folder = partial("tiny", tmp_path / "run", **TINY)
+    monkeypatch.setattr(pipeline, "WORK_FORMAT", pipeline.WORK_FORMAT + 1)
+    assert partial("tiny", tmp_path / "run", **TINY) != folder
+
+
 def test_an_error_keeps_the_partial_run_and_resuming_finishes_it(tmp_path, monkeypatch, spy, references):
     out = tmp_path / "run"
     folder = partial("tiny", out, **TINY)
