@@ -302,7 +302,8 @@ def generate(
         Replace an existing non-empty output folder (only once the new run is complete).
     progress
         Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``contacts``,
-        ``shards`` (simulation and identities), ``calls`` (callee legs) and ``events`` (operator records).
+        ``shards`` (simulation and identities), ``calls`` (callee legs), ``events`` (operator records) and
+        ``subscribers`` (the identities gathered into one file).
         A resumed stage starts at the number of shards already finished.
     **overrides
         Other top-level scenario fields: ``subscribers``, ``days``, ``start``, ``shard_size`` ...
@@ -396,10 +397,12 @@ def _write_run(
         clock.lap("calls")
         files.update(stages.run("events", _stage("events"), notify))
         clock.lap("events")
+    notify("subscribers", 0, 1)
     subscribers = _subscribers(population, job.work / "identities", scenario.n_shards)
     files["subscribers"] = {
         "subscribers.parquet": write_table(subscribers, staging / "subscribers.parquet", metadata=file_metadata)
     }
+    notify("subscribers", 1, 1)
     clock.lap("subscribers")
     shutil.rmtree(job.work)
     for folder in staging.glob("*/date=*"):  # emptied by redoing a shard of an interrupted attempt

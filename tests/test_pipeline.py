@@ -181,3 +181,15 @@ def test_two_runs_in_one_process_each_get_their_own_kernels(monkeypatch, in_thre
     del jobs
     gc.collect()
     assert pipeline._PLACES == []
+
+
+def test_progress_reports_every_stage_in_order_and_to_its_end(tmp_path):
+    seen = []
+    synthmob.generate("tiny", out=tmp_path / "run", subscribers=30, days=1, shard_size=10,
+                      progress=lambda *step: seen.append(step))
+    stages = list(dict.fromkeys(stage for stage, _, _ in seen))
+    assert stages == ["world", "population", "contacts", "shards", "calls", "events", "subscribers"]
+    for stage in stages:
+        steps = [(done, total) for name, done, total in seen if name == stage]
+        assert steps[0][0] == 0 and steps[-1][0] == steps[-1][1], (stage, steps)
+    assert [(d, t) for s, d, t in seen if s == "shards"][-1] == (3, 3)
