@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import synthmob
 from synthmob import ConfigError, OutputError, Run
@@ -342,3 +344,41 @@ def test_a_folder_we_may_not_enter_is_an_output_error(tmp_path):
         locked.chmod(0o700)
     assert "Permission denied" in str(info.value)
     assert tree(tmp_path) == ["locked"]
+
+
+# --- date-partitioned and intermediate files -----------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(hours=st.lists(st.integers(0, 4 * 24 - 1), min_size=1, max_size=60))
+def test_partitioned_files_hold_each_days_rows_in_their_order(tmp_path_factory, hours):
+    """Rows in any order of days: one file per local date, each with that date's rows in the table's order."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthmob.calendar import Calendar
+    from synthmob.output import local_days, write_partitioned
+
+    calendar = Calendar.create(dt.date(2026, 3, 28), 4, "Europe/Berlin")  # a DST change on the 29th
+    ms = (calendar.epoch_s + np.array(hours, dtype=np.int64) * 3600) * 1000
+    table = pa.table({"t": pa.array(ms).cast(pa.timestamp("ms", tz="UTC")), "row": np.arange(len(hours))})
+    folder = tmp_path_factory.mktemp("parts") / "things"
+    rows = write_partitioned(table, folder, time_column="t", calendar=calendar, part="part-00000")
+    day = local_days(ms, calendar)
+    expected = {f"things/date={calendar.date_of_day(d).isoformat()}/part-00000.parquet": np.flatnonzero(day == d)
+                for d in np.unique(day)}
+    assert rows == {path: len(index) for path, index in expected.items()}
+    for path, index in expected.items():
+        assert pq.read_table(folder.parent / path)["row"].to_pylist() == index.tolist()
+
+
+def test_scratch_files_read_back_as_written(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthmob.output import write_scratch
+
+    table = pa.table({"kind": ["a", "b", "a", "a"], "n": [1, None, 3, 4]})
+    assert write_scratch(table, tmp_path / "deep" / "x.parquet") == 4
+    assert pq.read_table(tmp_path / "deep" / "x.parquet").equals(table)
