@@ -15,6 +15,7 @@ the many scalar decisions inside SimPy processes cost array reads, not generator
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import math
 import threading
@@ -34,31 +35,32 @@ _SHIFT_HOURS = 8.0
 
 
 class Stream:
-    """Buffered variates from one :class:`numpy.random.Generator` (uniform and standard normal)."""
+    """Buffered variates from one :class:`numpy.random.Generator` (uniform and standard normal).
+
+    Each kind is drawn ``chunk`` at a time and handed out from a list iterator: a scalar draw costs a
+    ``next`` on Python floats, not a numpy scalar read. Variates come out in the generator's order, a new
+    chunk being drawn when one runs out.
+    """
 
     def __init__(self, rng: np.random.Generator, chunk: int = 8192) -> None:
         self._rng = rng
         self._chunk = chunk
-        self._u = rng.random(chunk)
-        self._ui = 0
-        self._z = rng.standard_normal(chunk)
-        self._zi = 0
+        self._u = iter(rng.random(chunk).tolist())
+        self._z = iter(rng.standard_normal(chunk).tolist())
 
     def uniform(self) -> float:
-        if self._ui == self._chunk:
-            self._u = self._rng.random(self._chunk)
-            self._ui = 0
-        value = self._u[self._ui]
-        self._ui += 1
-        return float(value)
+        try:
+            return next(self._u)
+        except StopIteration:
+            self._u = iter(self._rng.random(self._chunk).tolist())
+            return next(self._u)
 
     def normal(self) -> float:
-        if self._zi == self._chunk:
-            self._z = self._rng.standard_normal(self._chunk)
-            self._zi = 0
-        value = self._z[self._zi]
-        self._zi += 1
-        return float(value)
+        try:
+            return next(self._z)
+        except StopIteration:
+            self._z = iter(self._rng.standard_normal(self._chunk).tolist())
+            return next(self._z)
 
     def poisson(self, mean: float) -> int:
         """Poisson variate by inversion (means here are small)."""
@@ -84,9 +86,11 @@ class Person:
     visits: dict[int, int] = field(default_factory=dict)  # non-anchor places visited -> count
 
 
-@dataclass(frozen=True)
-class Leg:
-    """Leave for ``activity`` at local ``at_s`` of the day (None: after ``stay_s`` where you are)."""
+class Leg(NamedTuple):
+    """Leave for ``activity`` at local ``at_s`` of the day (None: after ``stay_s`` where you are).
+
+    A named tuple: a few are made for every subscriber-day, at a third of a frozen dataclass's cost.
+    """
 
     activity: str
     at_s: float | None
@@ -202,6 +206,7 @@ class Places:
         self._y = y_m
         self._attraction = np.asarray(attraction, dtype=np.float64)
         self._cfg = cfg
+        self._rho, self._minus_gamma = cfg.exploration_rho, -cfg.exploration_gamma
         # Kernels by origin cell, kept for the life of the object (a worker's, across its shards), up to
         # ``cache_bytes``; beyond that the oldest is dropped.
         self._cdfs: dict[int, np.ndarray] = {}
@@ -224,11 +229,12 @@ class Places:
 
     def choose(self, person: Person, here: int, s: Stream) -> int:
         """The next non-anchor place of ``person``, who is now at ``here``."""
-        anchors = 2 if person.work >= 0 else 1
         known = person.visits
-        p_new = self._cfg.exploration_rho * (len(known) + anchors) ** -self._cfg.exploration_gamma
-        candidates = [c for c in known if c != here]
-        if not candidates or s.uniform() < p_new:
+        anchors = 2 if person.work >= 0 else 1
+        p_new = self._rho * (len(known) + anchors) ** self._minus_gamma
+        count_here = known.get(here, 0)
+        others = len(known) - (count_here > 0)  # known places other than here
+        if not others or s.uniform() < p_new:
             cdf = self._cdf(here)
             for _ in range(20):
                 cell = int(cdf.searchsorted(s.uniform(), side="right"))
@@ -237,12 +243,17 @@ class Places:
                     break
             known[cell] = known.get(cell, 0) + 1
             return cell
-        total = sum(known[c] for c in candidates)
-        u = s.uniform() * total
-        for cell in candidates:
-            u -= known[cell]
+        u = s.uniform() * (sum(known.values()) - count_here)
+        last = here
+        for cell, count in known.items():  # in the order the places were first visited
+            if cell == here:
+                continue
+            last = cell
+            u -= count
             if u < 0:
                 break
+        else:
+            cell = last
         known[cell] += 1
         return cell
 

@@ -52,6 +52,7 @@ class Router:
         self._walk_max_m = self.travel.walk_max_km * 1000.0
         self._overhead = {"walk": 0.0, "car": self.travel.car_overhead_s, "transit": self.travel.transit_overhead_s}
         self._time_s = {mode: world.routes[mode].time_s for mode in schema.MODES}
+        self._time_noise = self.travel.time_noise
 
     def distance_m(self, src: int, dst: int) -> float:
         if src == dst:
@@ -64,14 +65,14 @@ class Router:
             mode = "walk"
         else:
             mode = "car" if person.car else "transit"
-        base = self._local_s[mode][src] if src == dst else float(self._time_s[mode][src, dst])
+        base = self._local_s[mode][src] if src == dst else self._time_s[mode].item(src, dst)
         return self._overhead[mode] + base
 
     def trip(self, person: Person, src: int, dst: int, s: Stream) -> tuple[str, float, float]:
         """A trip's mode, door-to-door duration (s) and time noise factor (which scales its path)."""
         mode = choose_mode(person, self.distance_m(src, dst), self.travel, s)
-        noise = math.exp(self.travel.time_noise * s.normal())
-        base = self._local_s[mode][src] if src == dst else float(self._time_s[mode][src, dst])
+        noise = math.exp(self._time_noise * s.normal())
+        base = self._local_s[mode][src] if src == dst else self._time_s[mode].item(src, dst)
         return mode, self._overhead[mode] + base * noise, noise
 
     @property
@@ -141,30 +142,26 @@ def trip_paths(
 
 
 class Recorder:
-    """Column buffers for the stays and trips of one shard."""
+    """Column buffers for the stays and trips of one shard.
+
+    A leg (a stay, then the trip that ends it) is one row of :data:`LEG_FIELDS` appended to a flat float64
+    buffer by a single ``extend``; the last stay of each subscriber is a row of :data:`STAY_FIELDS` in
+    another. Ids, cells and codes are integers well under 2^53, so float64 holds them exactly.
+    """
+
+    LEG_FIELDS = ("sub", "cell", "start", "depart", "activity", "to", "arrive", "mode", "noise")
+    STAY_FIELDS = ("sub", "cell", "start", "end", "activity")
 
     def __init__(self) -> None:
-        self.stay_sub, self.stay_cell = array("q"), array("i")
-        self.stay_start, self.stay_end, self.stay_act = array("d"), array("d"), array("b")
-        self.trip_sub, self.trip_from, self.trip_to = array("q"), array("q"), array("q")
-        self.trip_depart, self.trip_arrive, self.trip_mode = array("d"), array("d"), array("b")
-        self.trip_noise = array("d")
+        self.legs, self.last = array("d"), array("d")
+
+    def leg(self, row: tuple[float, ...]) -> None:
+        """Record a leg: a tuple in the order of :data:`LEG_FIELDS`."""
+        self.legs.extend(row)
 
     def stay(self, sub: int, cell: int, start: float, end: float, activity: str) -> None:
-        self.stay_sub.append(sub)
-        self.stay_cell.append(cell)
-        self.stay_start.append(start)
-        self.stay_end.append(end)
-        self.stay_act.append(_ACTIVITY_CODE[activity])
-
-    def trip(self, sub: int, src: int, dst: int, depart: float, mode: str, duration_s: float, noise: float) -> None:
-        self.trip_sub.append(sub)
-        self.trip_from.append(src)
-        self.trip_to.append(dst)
-        self.trip_depart.append(depart)
-        self.trip_arrive.append(depart + duration_s)
-        self.trip_mode.append(_MODE_CODE[mode])
-        self.trip_noise.append(noise)
+        """Record a subscriber's last stay, which no trip ends."""
+        self.last.extend((sub, cell, start, end, _ACTIVITY_CODE[activity]))
 
     def tables(self, epoch_s: int, routes: dict[str, Routes], overheads_s: np.ndarray) -> dict[str, pa.Table]:
         """Stays and trips as Arrow tables sorted by (subscriber, time), with every trip's path."""
@@ -173,40 +170,45 @@ class Recorder:
             ms = np.round(np.asarray(seconds, dtype=np.float64) * 1000.0).astype(np.int64) + epoch_s * 1000
             return pa.array(ms, type=pa.int64()).cast(schema.TIMESTAMP)
 
-        def column(buffer: array, dtype: type) -> np.ndarray:
-            return np.frombuffer(buffer, dtype=dtype)
+        legs = np.frombuffer(self.legs, dtype=np.float64).reshape(-1, len(self.LEG_FIELDS))
+        last = np.frombuffer(self.last, dtype=np.float64).reshape(-1, len(self.STAY_FIELDS))
+        leg = dict(zip(self.LEG_FIELDS, legs.T))
+        stay = {name: np.concatenate([leg[k], last[:, i]]) for i, (name, k) in
+                enumerate(zip(self.STAY_FIELDS, ("sub", "cell", "start", "depart", "activity")))}
+        stay_sub, stay_start = stay["sub"].astype(np.int64), stay["start"]
 
         stays = pa.Table.from_arrays(
             [
-                pa.array(column(self.stay_sub, np.int64)),
-                pa.array(column(self.stay_cell, np.int32)),
-                ts(column(self.stay_start, np.float64)),
-                ts(column(self.stay_end, np.float64)),
-                pa.array(schema.ACTIVITIES).take(pa.array(column(self.stay_act, np.int8))),
+                pa.array(stay_sub),
+                pa.array(stay["cell"].astype(np.int32)),
+                ts(stay_start),
+                ts(stay["end"]),
+                pa.array(schema.ACTIVITIES).take(pa.array(stay["activity"].astype(np.int8))),
             ],
             schema=schema.STAYS,
         )
-        src, dst = column(self.trip_from, np.int64), column(self.trip_to, np.int64)
-        depart, mode = column(self.trip_depart, np.float64), column(self.trip_mode, np.int8)
+        src, dst = leg["cell"].astype(np.int64), leg["to"].astype(np.int64)
+        depart, mode = np.ascontiguousarray(leg["depart"]), leg["mode"].astype(np.int8)
+        trip_sub = leg["sub"].astype(np.int64)
         lengths, cells, entered = trip_paths(
-            routes, mode, src, dst, depart, column(self.trip_noise, np.float64), overheads_s[mode]
+            routes, mode, src, dst, depart, np.ascontiguousarray(leg["noise"]), overheads_s[mode]
         )
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
         steps = pa.StructArray.from_arrays([pa.array(cells), ts(entered)], fields=list(schema.PATH_STEP))
         trips = pa.Table.from_arrays(
             [
-                pa.array(column(self.trip_sub, np.int64)),
+                pa.array(trip_sub),
                 pa.array(src.astype(np.int32)),
                 pa.array(dst.astype(np.int32)),
                 ts(depart),
-                ts(column(self.trip_arrive, np.float64)),
+                ts(leg["arrive"]),
                 pa.array(schema.MODES).take(pa.array(mode)),
                 pa.ListArray.from_arrays(pa.array(offsets), steps),
             ],
             schema=schema.TRIPS,
         )
-        stay_order = np.lexsort((column(self.stay_start, np.float64), column(self.stay_sub, np.int64)))
-        trip_order = np.lexsort((depart, column(self.trip_sub, np.int64)))
+        stay_order = np.lexsort((stay_start, stay_sub))
+        trip_order = np.lexsort((depart, trip_sub))
         return {"stays": stays.take(stay_order), "trips": trips.take(trip_order)}
 
 
@@ -235,40 +237,41 @@ def live(env: simpy.Environment, person: Person, ctx: ShardContext) -> Generator
     kept exactly so that every stay starts where the trip before it ends.
     """
     cfg, cal, s, rec = ctx.scenario.behaviour, ctx.calendar, ctx.stream, ctx.recorder
+    trip, choose, wall, record = ctx.router.trip, ctx.places.choose, cal.wall, rec.leg
     horizon = cal.horizon_s
-    here, activity, now = person.home, "home", 0.0
-    anchor = person.work if person.work >= 0 else person.home
-    commute_s = ctx.router.usual_time_s(person, person.home, anchor)
+    sub, home, work = person.subscriber_id, person.home, person.work
+    here, activity, now = home, "home", 0.0
+    commute_s = ctx.router.usual_time_s(person, home, work if work >= 0 else home)
     for day in range(cal.days):
         for leg in plan_day(person, day, cal, cfg, commute_s, s):
+            going = leg.activity
             if leg.at_s is None:
                 depart = now + leg.stay_s
             else:
-                planned = cal.wall(day, leg.at_s)
-                if planned < now - _GIVE_UP_S and leg.activity != "home":
+                planned = wall(day, leg.at_s)
+                if planned < now - _GIVE_UP_S and going != "home":
                     continue
                 depart = max(planned, now + MIN_STAY_S)
-            if leg.activity == "home":
-                target = person.home
-            elif leg.activity in ("work", "school"):
-                target = person.work
+            if going == "home":
+                target = home
+            elif going == "work" or going == "school":
+                target = work
             else:
                 target = -1
-            if target == here and leg.activity == activity:
+            if target == here and going == activity:
                 continue
             if depart >= horizon:
                 break
             if target < 0:
-                target = ctx.places.choose(person, here, s)
-            mode, duration_s, noise = ctx.router.trip(person, here, target, s)
+                target = choose(person, here, s)
+            mode, duration_s, noise = trip(person, here, target, s)
             arrive = depart + duration_s
             if arrive >= horizon:
                 break
-            rec.stay(person.subscriber_id, here, now, depart, activity)
-            rec.trip(person.subscriber_id, here, target, depart, mode, duration_s, noise)
+            record((sub, here, now, depart, _ACTIVITY_CODE[activity], target, arrive, _MODE_CODE[mode], noise))
             yield env.timeout(arrive - env.now)
-            here, activity, now = target, leg.activity, arrive
-    rec.stay(person.subscriber_id, here, now, horizon, activity)
+            here, activity, now = target, going, arrive
+    rec.stay(sub, here, now, horizon, activity)
 
 
 def simulate_shard(
