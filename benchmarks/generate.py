@@ -12,6 +12,11 @@ Usage::
     python benchmarks/generate.py city --workers 1 2   # city with 1 and then 2 workers, side by side
     python benchmarks/generate.py region --subscribers 10000 --days 7
     python benchmarks/generate.py region --workers 1 2 --dask   # and a Dask LocalCluster of 2 workers
+    python benchmarks/generate.py region --workers 1 2 --dask --rounds 3   # each configuration 3 times
+
+With ``--rounds N`` the configurations run in turn, N times over (1, 2, Dask, 1, 2, Dask, ...), so that a
+slow spell of the machine falls on all of them; the ratios are given for each round and as the median
+over rounds, with their range.
 
 Each configuration runs in a fresh child process so that peak memory is its own: ``main MiB`` is the
 peak resident memory of the generating process, ``total MiB`` the peak of the sum over it and its worker
@@ -28,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,7 +172,6 @@ def ceiling(workers: int, rounds: int = 5) -> float:
     alternately, ``rounds`` times; the ratio of the medians (single measurements vary by ±30 % here).
     """
     import multiprocessing
-    import statistics
 
     ones, manys = [], []
     with multiprocessing.get_context("forkserver").Pool(workers) as pool:
@@ -179,6 +184,31 @@ def ceiling(workers: int, rounds: int = 5) -> float:
     return workers * statistics.median(ones) / statistics.median(manys)
 
 
+def ratios(runs: list[tuple[int, str | None]]) -> list[tuple[str, tuple, tuple]]:
+    """The ratios of wall times to report: each configuration's speed-up over the first, and Dask's time over
+    the process pool's at the same worker count. Each is (label, numerator run, denominator run).
+
+    Examples
+    --------
+    >>> [label for label, _, _ in ratios([(1, None), (2, None), (2, "local")])]
+    ['speed-up of 2 workers (pool) over 1', 'speed-up of 2 workers (dask) over 1', 'Dask LocalCluster over the process pool, 2 workers']
+    """
+    (first, first_scheduler), out = runs[0], []
+    for workers, scheduler in runs[1:]:
+        executor = "dask" if scheduler else "pool" if workers > 1 else "serial"
+        out.append((f"speed-up of {workers} workers ({executor}) over {first}", (first, first_scheduler), (workers, scheduler)))
+    for workers, scheduler in runs:
+        if scheduler and (workers, None) in runs:
+            out.append((f"Dask LocalCluster over the process pool, {workers} workers", (workers, scheduler), (workers, None)))
+    return out
+
+
+def wall(results: list[dict], round_: int, workers: int, scheduler: str | None) -> float:
+    """Wall seconds of one configuration in one round."""
+    executor = "dask" if scheduler else "pool" if workers > 1 else "serial"
+    return next(r["wall_s"] for r in results if r["round"] == round_ and r["workers"] == workers and r["executor"] == executor)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", default="region")
@@ -186,6 +216,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int)
     parser.add_argument("--days", type=int)
     parser.add_argument("--dask", action="store_true", help="also run on a Dask LocalCluster of the most workers")
+    parser.add_argument("--rounds", type=int, default=1, help="run the configurations in turn, this many times over")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--scheduler", help=argparse.SUPPRESS)
@@ -196,44 +227,47 @@ def main() -> None:
         print(json.dumps(measure(args.config, int(args.child), overrides, args.scheduler)))
         return
 
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
     results = []
     runs = [(w, None) for w in args.workers] + ([(max(args.workers), "local")] if args.dask else [])
-    for workers, scheduler in runs:
-        command = [sys.executable, __file__, args.config, "--child", str(workers)]
-        command += ["--scheduler", scheduler] if scheduler else []
-        for key, value in overrides.items():
-            command += [f"--{key}", str(value)]
-        pss: dict = {}
-        out, peak_kib = run_child(command, pss=pss)
-        result = json.loads(out.strip().splitlines()[-1])
-        result["peak_total_mib"] = peak_kib / 1024
-        result["peak_pss_mib"] = pss.get("peak_kib", 0) / 1024
-        results.append(result)
+    for round_ in range(1, args.rounds + 1):
+        for workers, scheduler in runs:
+            command = [sys.executable, __file__, args.config, "--child", str(workers)]
+            command += ["--scheduler", scheduler] if scheduler else []
+            for key, value in overrides.items():
+                command += [f"--{key}", str(value)]
+            pss: dict = {}
+            out, peak_kib = run_child(command, pss=pss)
+            result = json.loads(out.strip().splitlines()[-1])
+            result["round"] = round_
+            result["peak_total_mib"] = peak_kib / 1024
+            result["peak_pss_mib"] = pss.get("peak_kib", 0) / 1024
+            results.append(result)
 
-    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'executor':>8} {'wall s':>7} {'world s':>7} {'people s':>8} "
-          f"{'shards s':>8} {'records s':>9} {'sub-days/s':>10} {'rows/s':>10} {'out MiB':>7} {'main MiB':>8} {'total MiB':>9} {'PSS MiB':>8}")
+    print(f"{'scenario':<8} {'subs':>7} {'days':>4} {'workers':>7} {'executor':>8} {'round':>5} {'wall s':>7} {'world s':>7} "
+          f"{'people s':>8} {'shards s':>8} {'records s':>9} {'sub-days/s':>10} {'rows/s':>10} {'out MiB':>7} {'main MiB':>8} "
+          f"{'total MiB':>9} {'PSS MiB':>8}")
     for r in results:
-        print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['executor']:>8} {r['wall_s']:>7.1f} "
-              f"{r['world_s']:>7.1f} {r['people_s']:>8.1f} {r['shards_s']:>8.1f} {r['records_s']:>9.1f} "
+        print(f"{r['scenario']:<8} {r['subscribers']:>7,} {r['days']:>4} {r['workers']:>7} {r['executor']:>8} {r['round']:>5} "
+              f"{r['wall_s']:>7.1f} {r['world_s']:>7.1f} {r['people_s']:>8.1f} {r['shards_s']:>8.1f} {r['records_s']:>9.1f} "
               f"{r['subscriber_days_per_s']:>10,.0f} {r['records_per_s']:>10,.0f} {r['output_mib']:>7.1f} "
               f"{r['peak_main_mib']:>8,.0f} {r['peak_total_mib']:>9,.0f} {r['peak_pss_mib']:>8,.0f}")
     print()
-    print(f"{'workers':>7} {'events':>12} {'events/s (of wall)':>18} {'share of wall on events':>24}")
+    print(f"{'workers':>7} {'executor':>8} {'round':>5} {'events':>12} {'events/s (of wall)':>18} {'share of wall on events':>24}")
     for r in results:
-        print(f"{r['workers']:>7} {r['events']:>12,} {r['events_per_s']:>18,.0f} {r['events_share']:>24.0%}")
-    if len(results) > 1:
-        most = max(r["workers"] for r in results)
-        if most > results[0]["workers"]:
-            print(f"this machine: {most} processes of a pure-Python loop run {ceiling(most):.2f}x as fast as one "
-                  f"(the ceiling for {most} workers)")
-        base = results[0]
-        for r in results[1:]:
-            print(f"speed-up of {r['workers']} workers ({r['executor']}) over {base['workers']}: "
-                  f"{base['wall_s'] / r['wall_s']:.2f}x")
-    pool = [r for r in results if r["executor"] != "dask" and r["workers"] == max(args.workers)]
-    for r in (r for r in results if r["executor"] == "dask"):
-        if pool:
-            print(f"Dask LocalCluster over the process pool, {r['workers']} workers: wall {r['wall_s'] / pool[0]['wall_s']:.2f}x")
+        print(f"{r['workers']:>7} {r['executor']:>8} {r['round']:>5} {r['events']:>12,} {r['events_per_s']:>18,.0f} "
+              f"{r['events_share']:>24.0%}")
+    most = max(args.workers)
+    if len(runs) > 1 and most > runs[0][0]:
+        print(f"this machine: {most} processes of a pure-Python loop run {ceiling(most):.2f}x as fast as one "
+              f"(the ceiling for {most} workers)")
+    for label, numerator, denominator in ratios(runs):
+        per_round = [wall(results, k, *numerator) / wall(results, k, *denominator) for k in range(1, args.rounds + 1)]
+        line = f"{label}: " + ", ".join(f"{x:.2f}x" for x in per_round)
+        if args.rounds > 1:
+            line += f" (median {statistics.median(per_round):.2f}x, range {min(per_round):.2f}-{max(per_round):.2f}x)"
+        print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
