@@ -43,6 +43,8 @@ class Stream:
     """
 
     def __init__(self, rng: np.random.Generator, chunk: int = 8192) -> None:
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, not {chunk}")
         self._rng = rng
         self._chunk = chunk
         self._u = iter(rng.random(chunk).tolist())
@@ -233,7 +235,7 @@ class Places:
         anchors = 2 if person.work >= 0 else 1
         p_new = self._rho * (len(known) + anchors) ** self._minus_gamma
         count_here = known.get(here, 0)
-        others = len(known) - (count_here > 0)  # known places other than here
+        others = len(known) - (here in known)  # known places other than here
         if not others or s.uniform() < p_new:
             cdf = self._cdf(here)
             for _ in range(20):

@@ -296,6 +296,8 @@ def simulate_shard(
     >>> sorted(tables), tables["stays"].num_rows >= 10
     (['stays', 'trips'], True)
     """
+    if len(population) and int(population.subscriber_id.max()) >= 2**53:  # the Recorder keeps ids as float64
+        raise ValueError("subscriber ids must be below 2**53 to be recorded exactly")
     env = simpy.Environment()
     stream = Stream(rng)
     rota = rng.integers(0, 21, size=len(population))

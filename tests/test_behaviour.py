@@ -57,6 +57,26 @@ def test_stream_uniforms_come_from_the_generator():
     assert got == np.random.default_rng(7).random(32).tolist()
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), chunk=st.integers(1, 9), calls=st.lists(st.sampled_from("un"), max_size=60))
+def test_stream_hands_out_the_generators_variates_chunk_by_chunk(seed, chunk, calls):
+    """Uniforms then normals are drawn a chunk at a time at the start, and each kind again only when it runs
+    out: the variates, their order and the generator's final state are those of that plain reference."""
+    s, reference = Stream(np.random.default_rng(seed), chunk=chunk), np.random.default_rng(seed)
+    buffers = {"u": reference.random(chunk).tolist(), "n": reference.standard_normal(chunk).tolist()}
+    for kind in calls:
+        if not buffers[kind]:
+            buffers[kind] = (reference.random(chunk) if kind == "u" else reference.standard_normal(chunk)).tolist()
+        got = s.uniform() if kind == "u" else s.normal()
+        assert type(got) is float and got == buffers[kind].pop(0)
+    assert s._rng.bit_generator.state == reference.bit_generator.state  # no refill too many or too few
+
+
+def test_stream_refuses_an_empty_chunk():
+    with pytest.raises(ValueError, match="chunk must be at least 1, not 0"):
+        Stream(np.random.default_rng(0), chunk=0)
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**63 - 1), chunk=st.integers(1, 64))
 def test_stream_uniforms_lie_in_the_unit_interval(seed, chunk):
@@ -392,3 +412,78 @@ def test_places_shared_by_threads_keeps_a_full_cache_consistent(grid, in_threads
 
     assert in_threads(hammer, [(seed,) for seed in range(4)]) == []
     assert len(places._cdfs) <= 2
+
+
+def _choose_by_candidate_list(places: Places, cfg: Behaviour, p: Person, here: int, s: Stream) -> int:
+    """EPR choice written plainly, with a list of the known places other than ``here`` (the reference)."""
+    known = p.visits
+    p_new = cfg.exploration_rho * (len(known) + (2 if p.work >= 0 else 1)) ** -cfg.exploration_gamma
+    candidates = [c for c in known if c != here]
+    if not candidates or s.uniform() < p_new:
+        cdf = places._cdf(here)
+        for _ in range(20):
+            cell = min(int(cdf.searchsorted(s.uniform(), side="right")), len(cdf) - 1)
+            if cell not in known and cell != p.home and cell != p.work:
+                break
+        known[cell] = known.get(cell, 0) + 1
+        return cell
+    u = s.uniform() * sum(known[c] for c in candidates)
+    for cell in candidates:
+        u -= known[cell]
+        if u < 0:
+            break
+    known[cell] += 1
+    return cell
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    known=st.dictionaries(st.integers(0, GRID * GRID - 1), st.integers(1, 9), max_size=8),
+    where=st.sampled_from(["known", "home", "work", "elsewhere"]),
+    rho=st.sampled_from([0.02, 0.6, 1.0]),
+    has_work=st.booleans(),
+    seed=st.integers(0, 2**32),
+    pick=st.integers(0, 10**6),
+)
+def test_choose_makes_the_choices_and_draws_of_the_plain_reference(grid, known, where, rho, has_work, seed, pick):
+    x, y, a = grid
+    cfg = Behaviour(exploration_rho=rho)
+    places = Places(x, y, a, cfg)
+    home, work = pick % (GRID * GRID), (pick // 7) % (GRID * GRID) if has_work else -1
+    here = {"known": sorted(known)[pick % len(known)] if known else home, "home": home,
+            "work": work if work >= 0 else home, "elsewhere": (pick // 3) % (GRID * GRID)}[where]
+    fast = person("commuter", home=home, work=work, visits=known)
+    plain = person("commuter", home=home, work=work, visits=known)
+    s_fast, s_plain = Stream(np.random.default_rng(seed), chunk=3), Stream(np.random.default_rng(seed), chunk=3)
+    for _ in range(5):  # a few choices in a row, moving on each time
+        chosen = places.choose(fast, here, s_fast)
+        assert chosen == _choose_by_candidate_list(places, cfg, plain, here, s_plain)
+        assert list(fast.visits.items()) == list(plain.visits.items())  # counts, and the order places were met
+        assert s_fast.uniform() == s_plain.uniform()  # as many draws taken
+        here = chosen
+
+
+class _Fixed:
+    """A stream that hands out given uniforms."""
+
+    def __init__(self, *values: float) -> None:
+        self.values = list(values)
+
+    def uniform(self) -> float:
+        return self.values.pop(0)
+
+
+def test_a_return_that_uses_up_every_visit_goes_to_the_last_other_place(grid):
+    x, y, a = grid
+    places = Places(x, y, a, Behaviour(exploration_rho=0.01))
+    p = person("home_based", home=0, visits={3: 1, 4: 2, 9: 1})  # here (9) is the last known place
+    assert places.choose(p, 9, _Fixed(0.5, 1.0)) == 4  # u = 1.0 × 3 visits ends at exactly 0, never below
+    assert p.visits == {3: 1, 4: 3, 9: 1}
+
+
+def test_a_known_place_with_no_visits_counts_as_known(grid):
+    x, y, a = grid
+    places = Places(x, y, a, Behaviour(exploration_rho=0.01))
+    s = Stream(np.random.default_rng(3))
+    for _ in range(50):  # the only known place is here: nowhere to return to, so explore elsewhere
+        assert places.choose(person("home_based", home=0, visits={7: 0}), 7, s) != 7

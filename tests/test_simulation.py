@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +16,7 @@ from synthmob.calendar import Calendar
 from synthmob.pipeline import build_population, child, streams
 from synthmob.scenario import load_scenario
 from synthmob import schema
-from synthmob.simulation import simulate_shard, trip_paths
+from synthmob.simulation import Recorder, simulate_shard, trip_paths
 from synthmob.world import build_world
 
 
@@ -192,3 +193,64 @@ def test_trip_paths_in_bulk_equal_one_trip_at_a_time(tiny_world, seed, n):
         offsets[1:] += overhead[i]
         np.testing.assert_array_equal(path[bounds[i]:bounds[i + 1]], expected)
         np.testing.assert_array_equal(entered[bounds[i]:bounds[i + 1]], depart[i] + offsets)
+
+
+def test_recorder_gives_back_exactly_what_was_recorded(tiny_world):
+    rec, big = Recorder(), 10**8 - 1  # the largest subscriber id that identities allow
+    rec.leg((big, 5, 0.0, 100.0, 0, 7, 160.0, 1, 1.25))  # (sub, cell, start, depart, activity, to, arrive, mode, noise)
+    rec.leg((0, 3, 0.0, 50.0, 0, 2, 80.0, 2, 0.5))
+    rec.stay(big, 7, 160.0, 1000.0, "other")
+    rec.stay(0, 2, 80.0, 1000.0, "school")
+    rec.stay(42, 1, 0.0, 1000.0, "home")  # somebody who never leaves
+    overheads = np.array([0.0, 240.0, 420.0])
+    tables = rec.tables(0, tiny_world.routes, overheads)
+    stays, trips = tables["stays"], tables["trips"]
+    assert stays["subscriber_id"].to_pylist() == [0, 0, 42, big, big]
+    assert stays["cell_id"].to_pylist() == [3, 2, 1, 5, 7]
+    assert stays["activity"].to_pylist() == ["home", "school", "home", "home", "other"]
+    assert _ms(stays["end"]).tolist() == [50_000, 1_000_000, 1_000_000, 100_000, 1_000_000]
+    assert trips["subscriber_id"].to_pylist() == [0, big]
+    assert trips["to_cell"].to_pylist() == [2, 7] and trips["mode"].to_pylist() == ["transit", "car"]
+    assert _ms(trips["arrive"]).tolist() == [80_000, 160_000]
+    empty = Recorder().tables(0, tiny_world.routes, overheads)
+    assert empty["stays"].num_rows == 0 and empty["stays"].schema == schema.STAYS
+    assert empty["trips"].num_rows == 0 and empty["trips"].schema == schema.TRIPS
+
+
+def test_stays_are_where_their_activity_says(tiny_scenario, tiny_world, tiny_population):
+    members = tiny_population.slice(0, 60)
+    calendar = Calendar.create(tiny_scenario.start, 3, tiny_scenario.timezone)
+    stays = simulate_shard(tiny_scenario, tiny_world, members, calendar, rng=np.random.default_rng(2))["stays"]
+    sub, cell = stays["subscriber_id"].to_numpy(), stays["cell_id"].to_numpy()
+    activity = np.asarray(stays["activity"].to_pylist())
+    member = sub - int(members.subscriber_id[0])
+    first = np.r_[True, sub[1:] != sub[:-1]]
+    assert set(activity[first]) == {"home"}  # everybody starts the horizon at home
+    home = activity == "home"
+    assert np.array_equal(cell[home], members.home_cell[member[home]])
+    anchored = np.isin(activity, ["work", "school"])
+    assert anchored.any() and np.array_equal(cell[anchored], members.work_cell[member[anchored]])
+
+
+#: Digest of a tiny shard's stays and trips (60 subscribers, 3 days). A change that means to alter the
+#: simulation updates it; one that only means to make it faster must not.
+SHARD_DIGEST = "a7f828b09806434a8ae940348e9e7b6fd3ade1551d583d53679007003e7a850a"
+
+
+def test_a_tiny_shard_is_what_it_has_always_been(tiny_scenario, tiny_world, tiny_population):
+    calendar = Calendar.create(tiny_scenario.start, 3, tiny_scenario.timezone)
+    members = tiny_population.slice(0, 60)
+    tables = simulate_shard(tiny_scenario, tiny_world, members, calendar, rng=np.random.default_rng(5))
+    digest = hashlib.sha256()
+    for name in ("stays", "trips"):
+        digest.update(repr(tables[name].to_pylist()).encode())
+    assert digest.hexdigest() == SHARD_DIGEST
+
+
+def test_subscriber_ids_that_float64_cannot_hold_are_refused(tiny_scenario, tiny_world, tiny_population, tiny_calendar):
+    import dataclasses
+
+    members = tiny_population.slice(0, 2)
+    members = dataclasses.replace(members, subscriber_id=members.subscriber_id + 2**53)
+    with pytest.raises(ValueError, match="below 2\\*\\*53"):
+        simulate_shard(tiny_scenario, tiny_world, members, tiny_calendar, rng=np.random.default_rng(0))
