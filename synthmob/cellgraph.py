@@ -11,6 +11,7 @@ a trip reads its duration and route from those tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,9 +186,18 @@ def all_pairs(
 
     With an ``executor`` (worker processes: scipy's Dijkstra holds the GIL) and at least ``min_cells`` cells
     (below that, starting the workers costs more than they save: ``city``'s 738 cells take 0.3 s), each
-    mode's sources are cut into ``parts`` blocks computed side by side; a source's row does not depend on
-    the others, so the tables are the same.
+    mode's sources are cut into ``parts`` blocks computed by the executor; a source's row does not depend
+    on the others, so the tables are the same.
     """
+    return start_all_pairs(graph, executor=executor, parts=parts, min_cells=min_cells)()
+
+
+def start_all_pairs(
+    graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500
+) -> Callable[[], dict[str, Routes]]:
+    """:func:`all_pairs`, started: the blocks are submitted to ``executor`` now, and the function returned
+    waits for them and joins the tables, so the caller can do other work meanwhile. Without an executor (or
+    for a small graph) the tables are computed when the function is called."""
     n = graph.number_of_nodes()
     edges = np.array([(u, v) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
     matrices = {}
@@ -198,19 +208,23 @@ def all_pairs(
         if count != 1:  # pragma: no cover - a Voronoi tiling of a rectangle is always connected
             raise RuntimeError(f"the cell graph has {count} separate parts; it must be connected")
         matrices[mode] = matrix
-    if executor is None or parts <= 1 or n < min_cells:
-        return {mode: Routes(*_shortest(matrix, 0, n)) for mode, matrix in matrices.items()}
+    if executor is None or n < min_cells:
+        return lambda: {mode: Routes(*_shortest(matrix, 0, n)) for mode, matrix in matrices.items()}
     bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
     blocks = {
         mode: [executor.submit(_shortest, matrix, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
         for mode, matrix in matrices.items()
     }
-    routes = {}
-    for mode in MODES:
-        rows = [future.result() for future in blocks.pop(mode)]  # each block is dropped once joined
-        routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
-        del rows
-    return routes
+
+    def join() -> dict[str, Routes]:
+        routes = {}
+        for mode in MODES:
+            rows = [future.result() for future in blocks.pop(mode)]  # each block is dropped once joined
+            routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
+            del rows
+        return routes
+
+    return join
 
 
 def _shortest(matrix: csr_array, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:

@@ -145,9 +145,9 @@ class _Processes:
 
 @contextmanager
 def local_processes(workers: int) -> Iterator[cf.Executor | None]:
-    """A pool of ``workers`` local processes for a step of the main process (world building), or ``None``
-    for one worker."""
-    if workers <= 1:
+    """A pool of ``workers`` local processes for work beside the main process's own (the route tables), or
+    ``None`` for none."""
+    if workers < 1:
         yield None
         return
     with _pool(workers) as pool:

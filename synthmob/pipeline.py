@@ -55,7 +55,7 @@ from synthmob.scenario import Scenario, load_scenario
 from synthmob.simulation import places_for, simulate_shard
 from synthmob.social import Contacts, contacts, edges_table, social_network
 from synthmob.terminating import INCOMING, terminating_legs
-from synthmob.world import World, build_world
+from synthmob.world import World, start_world
 
 #: ``progress(stage, done, total)`` is called as a run advances.
 Progress = Callable[[str, int, int], None]
@@ -301,9 +301,10 @@ def generate(
     overwrite
         Replace an existing non-empty output folder (only once the new run is complete).
     progress
-        Called as ``progress(stage, done, total)``; stages are ``world``, ``population``, ``contacts``,
-        ``shards`` (simulation and identities), ``calls`` (callee legs), ``events`` (operator records) and
-        ``subscribers`` (the identities gathered into one file).
+        Called as ``progress(stage, done, total)``; stages are ``world`` (its layout), ``population``,
+        ``contacts``, ``routes`` (waiting for the route tables, computed meanwhile on other cores when there
+        are several workers), ``shards`` (simulation and identities), ``calls`` (callee legs), ``events``
+        (operator records) and ``subscribers`` (the identities gathered into one file).
         A resumed stage starts at the number of shards already finished.
     **overrides
         Other top-level scenario fields: ``subscribers``, ``days``, ``start``, ``shard_size`` ...
@@ -350,32 +351,41 @@ def _write_run(
     root = streams(scenario.seed)
     clock = _Clock()
     notify("world", 0, 1)
-    parts = max(1, min(cluster.workers, os.cpu_count() or 1))  # this machine's share of the route tables
-    with local_processes(parts) as helpers:
-        world = build_world(scenario.world, rng=child(root, _WORLD), executor=helpers, parts=parts)
-    notify("world", 1, 1)
-    clock.lap("world")
-    notify("population", 0, 1)
-    population = build_population(scenario, world, root)
-    notify("population", 1, 1)
-    clock.lap("population")
-    calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
-    file_metadata = {
-        "synthmob": json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()})
-    }
+    cores = max(1, min(cluster.workers, os.cpu_count() or 1))  # what the run may use of this machine
+    with local_processes(cores - 1) as helpers:
+        # The other cores compute the route tables while this process builds the population and its social
+        # network, which need only the world's layout (one process per core: more would only compete).
+        pending = start_world(scenario.world, rng=child(root, _WORLD), executor=helpers, parts=cores - 1)
+        layout = pending.layout
+        notify("world", 1, 1)
+        clock.lap("world")
+        notify("population", 0, 1)
+        population = build_population(scenario, layout, root)
+        notify("population", 1, 1)
+        clock.lap("population")
+        calendar = Calendar.create(scenario.start, scenario.days, scenario.timezone)
+        file_metadata = {
+            "synthmob": json.dumps({"scenario": scenario.model_dump(mode="json"), "versions": versions()})
+        }
 
-    files: dict[str, dict[str, int]] = {}
-    cells = world.cells_table()
-    files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
-    files["cells.geojson"] = {"cells.geojson": write_geojson(staging / "cells.geojson", cells, world.coverage_lonlat(), _sites(world))}
-    files["subscribers"] = {}  # written once the shards have drawn the identities (the manifest keeps this order)
-    notify("contacts", 0, 1)
-    social = social_network(population, world, scenario.events, rng=child(root, _SOCIAL))
-    files["contacts"] = {
-        "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
-    }
-    notify("contacts", 1, 1)
-    clock.lap("contacts")
+        files: dict[str, dict[str, int]] = {}
+        cells = layout.cells_table()
+        files["cells"] = {"cells.parquet": write_table(cells, staging / "cells.parquet", metadata=file_metadata)}
+        files["cells.geojson"] = {
+            "cells.geojson": write_geojson(staging / "cells.geojson", cells, layout.coverage_lonlat(), _sites(layout))
+        }
+        files["subscribers"] = {}  # written once the shards have drawn the identities (the manifest keeps this order)
+        notify("contacts", 0, 1)
+        social = social_network(population, layout, scenario.events, rng=child(root, _SOCIAL))
+        files["contacts"] = {
+            "contacts.parquet": write_table(edges_table(social), staging / "contacts.parquet", metadata=file_metadata)
+        }
+        notify("contacts", 1, 1)
+        clock.lap("contacts")
+        notify("routes", 0, 1)
+        world = pending.result()
+        notify("routes", 1, 1)
+        clock.lap("routes")
 
     # Workers map the route tables from files instead of each receiving a copy.
     routes = {mode: table.to_files(staging / _WORK / "routes", mode) for mode, table in world.routes.items()}
@@ -391,7 +401,7 @@ def _write_run(
         notify("calls", 0, 1)
         if marked(job.work, "calls") is None:
             shutil.rmtree(job.work / "incoming", ignore_errors=True)  # what an interrupted join may have left
-            terminating_legs(job.work / "own", job.work / "incoming", shard_size=scenario.shard_size, threads=parts)
+            terminating_legs(job.work / "own", job.work / "incoming", shard_size=scenario.shard_size, threads=cores)
             mark(job.work, "calls", {})
         notify("calls", 1, 1)
         clock.lap("calls")

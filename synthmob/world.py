@@ -6,6 +6,8 @@ built once per run and shared by every shard.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -16,7 +18,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from synthmob import schema
-from synthmob.cellgraph import Routes, all_pairs, build_graph, trunk_edges
+from synthmob.cellgraph import Routes, build_graph, start_all_pairs, trunk_edges
 from synthmob.network import RadioNetwork, build_network, neighbours, raster
 from synthmob.scenario import World as WorldConfig
 from synthmob.settlements import Settlements, place_settlements
@@ -131,6 +133,28 @@ def build_world(
     >>> world.graph.number_of_nodes() == world.n_cells
     True
     """
+    return start_world(config, rng=rng, executor=executor, parts=parts).result()
+
+
+@dataclass(frozen=True)
+class PendingWorld:
+    """A world whose route tables are still being computed (by :func:`start_world`)."""
+
+    layout: World  # everything but the route tables (``routes`` is empty)
+    _join: Callable[[], dict[str, Routes]]
+
+    def result(self) -> World:
+        """The world with its route tables (waiting for them)."""
+        return dataclasses.replace(self.layout, routes=self._join())
+
+
+def start_world(
+    config: WorldConfig, *, rng: np.random.Generator, executor: Executor | None = None, parts: int = 1
+) -> PendingWorld:
+    """:func:`build_world`, with the route tables left to compute: everything else about the world is ready
+    in ``layout``, which is all the population and the social network need, while ``executor``'s workers
+    work on the tables. The world and its draws are those of :func:`build_world`.
+    """
     settlements = place_settlements(config, rng=rng)
     network = build_network(config, settlements, rng=rng)
     n = network.n_cells
@@ -179,16 +203,16 @@ def build_world(
         },
         trunk=trunk_edges(x, y, pairs, np.asarray(hubs)),
     )
-    routes = all_pairs(graph, executor=executor, parts=parts)
-    return World(
+    layout = World(
         config=config,
         settlements=settlements,
         network=network,
         graph=graph,
-        routes=routes,
+        routes={},
         density_per_km2=mean_density,
         residents=residents,
         jobs=jobs,
         lat=lat,
         lon=lon,
     )
+    return PendingWorld(layout, start_all_pairs(graph, executor=executor, parts=parts))

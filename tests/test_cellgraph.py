@@ -11,11 +11,13 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthmob.cellgraph import Routes, all_pairs, build_graph, speeds_mps, trunk_edges, urbanity
+from synthmob.cellgraph import (
+    Routes, all_pairs, build_graph, speeds_mps, start_all_pairs, trunk_edges, urbanity,
+)
 from synthmob.network import neighbours
 from synthmob.scenario import Travel, load_scenario
 from synthmob.schema import MODES
-from synthmob.world import build_world
+from synthmob.world import build_world, start_world
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +180,38 @@ def test_all_pairs_in_blocks_is_the_same(city_world, parts):
     for mode in MODES:
         np.testing.assert_array_equal(blocks[mode].time_s, city_world.routes[mode].time_s)
         np.testing.assert_array_equal(blocks[mode].predecessor, city_world.routes[mode].predecessor)
+
+
+def test_started_tables_are_computed_meanwhile_and_joined_when_asked(city_world):
+    """The blocks go to the executor at once (one per mode with one part); the caller gets them when it asks."""
+    submitted = []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            submitted.append(args[2:])  # the block's (lo, hi)
+            return super().submit(*args, **kwargs)
+
+    with Counting(1) as pool:
+        join = start_all_pairs(city_world.graph, executor=pool, parts=1, min_cells=0)
+        assert submitted == [(0, city_world.n_cells)] * len(MODES)  # submitted before anybody waits
+        routes = join()
+    for mode in MODES:
+        np.testing.assert_array_equal(routes[mode].time_s, city_world.routes[mode].time_s)
+        np.testing.assert_array_equal(routes[mode].predecessor, city_world.routes[mode].predecessor)
+
+
+def test_started_world_is_the_built_world():
+    config = load_scenario("city").world
+    with ThreadPoolExecutor(2) as pool:
+        pending = start_world(config, rng=np.random.default_rng(1), executor=pool, parts=2)
+        assert pending.layout.routes == {}  # the layout is ready before the tables
+        started = pending.result()
+    built = build_world(config, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(started.x_m, built.x_m)
+    np.testing.assert_array_equal(started.jobs, built.jobs)
+    assert started.cells_table().equals(built.cells_table())
+    for mode in MODES:
+        np.testing.assert_array_equal(started.routes[mode].time_s, built.routes[mode].time_s)
 
 
 def test_small_graphs_are_routed_in_one_call(city_world):

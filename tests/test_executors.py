@@ -194,11 +194,13 @@ def test_local_cluster_workers_keep_the_default_allocator(monkeypatch):
 
 
 def test_local_processes_for_the_main_process():
-    """One worker needs no pool; more run calls in other processes."""
+    """No helper needs no pool; one or more run calls in other processes."""
     from synthmob.executors import local_processes
 
-    with local_processes(1) as none:
+    with local_processes(0) as none:
         assert none is None
+    with local_processes(1) as one:
+        assert one.submit(os.getpid).result() != os.getpid()
     with local_processes(2) as pool:
         assert {pool.submit(os.getpid).result() for _ in range(4)} - {os.getpid()}
         assert list(pool.map(abs, [-1, -2])) == [1, 2]

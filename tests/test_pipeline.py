@@ -188,7 +188,7 @@ def test_progress_reports_every_stage_in_order_and_to_its_end(tmp_path):
     synthmob.generate("tiny", out=tmp_path / "run", subscribers=30, days=1, shard_size=10,
                       progress=lambda *step: seen.append(step))
     stages = list(dict.fromkeys(stage for stage, _, _ in seen))
-    assert stages == ["world", "population", "contacts", "shards", "calls", "events", "subscribers"]
+    assert stages == ["world", "population", "contacts", "routes", "shards", "calls", "events", "subscribers"]
     for stage in stages:
         steps = [(done, total) for name, done, total in seen if name == stage]
         assert steps[0][0] == 0 and steps[-1][0] == steps[-1][1], (stage, steps)
