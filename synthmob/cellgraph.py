@@ -12,9 +12,11 @@ a trip reads its duration and route from those tables.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import threading
 
 import networkx as nx
 import numpy as np
@@ -180,24 +182,33 @@ def build_graph(
 
 
 def all_pairs(
-    graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500
+    graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500,
+    folder: Path | None = None,
 ) -> dict[str, Routes]:
     """Shortest-time tables for every mode, from the graph's ``time_<mode>_s`` edge weights.
 
     With an ``executor`` (worker processes: scipy's Dijkstra holds the GIL) and at least ``min_cells`` cells
     (below that, starting the workers costs more than they save: ``city``'s 738 cells take 0.3 s), each
     mode's sources are cut into ``parts`` blocks computed by the executor; a source's row does not depend
-    on the others, so the tables are the same.
+    on the others, so the tables are the same. With a ``folder``, the tables are saved there and come back
+    memory-mapped (see :func:`start_all_pairs`).
     """
-    return start_all_pairs(graph, executor=executor, parts=parts, min_cells=min_cells)()
+    return start_all_pairs(graph, executor=executor, parts=parts, min_cells=min_cells, folder=folder)()
 
 
 def start_all_pairs(
-    graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500
+    graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500,
+    folder: Path | None = None,
 ) -> Callable[[], dict[str, Routes]]:
     """:func:`all_pairs`, started: the blocks are submitted to ``executor`` now, and the function returned
     waits for them and joins the tables, so the caller can do other work meanwhile. Without an executor (or
-    for a small graph) the tables are computed when the function is called."""
+    for a small graph) the tables are computed when the function is called.
+
+    The blocks are submitted from a thread: a pool of processes starts its workers on the first submission,
+    which the caller need not wait for. With a ``folder``, each block writes its rows straight into the
+    tables' files there (as :meth:`Routes.to_files` would save them) and the tables come back memory-mapped,
+    so that hundreds of MB are neither sent back from the workers nor written again.
+    """
     n = graph.number_of_nodes()
     edges = np.array([(u, v) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
     matrices = {}
@@ -209,25 +220,67 @@ def start_all_pairs(
             raise RuntimeError(f"the cell graph has {count} separate parts; it must be connected")
         matrices[mode] = matrix
     if executor is None or n < min_cells:
-        return lambda: {mode: Routes(*_shortest(matrix, 0, n)) for mode, matrix in matrices.items()}
+
+        def compute() -> dict[str, Routes]:
+            routes = {mode: Routes(*_shortest(matrix, 0, n)) for mode, matrix in matrices.items()}
+            return routes if folder is None else {mode: r.to_files(folder, mode) for mode, r in routes.items()}
+
+        return compute
+    files = {mode: _create_files(folder, mode, n) for mode in MODES} if folder is not None else dict.fromkeys(MODES)
     bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
-    blocks = {
-        mode: [executor.submit(_shortest, matrix, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        for mode, matrix in matrices.items()
-    }
+    blocks: dict[str, list[Future]] = {}
+    failed: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            for mode, matrix in matrices.items():
+                blocks[mode] = [
+                    executor.submit(_shortest, matrix, int(lo), int(hi), files[mode])
+                    for lo, hi in zip(bounds[:-1], bounds[1:])
+                ]
+        except BaseException as exc:  # raised to the caller by join()
+            failed.append(exc)
+
+    submitter = threading.Thread(target=submit, name="synthmob-routes", daemon=True)
+    submitter.start()
 
     def join() -> dict[str, Routes]:
+        submitter.join()
+        if failed:
+            raise failed[0]
         routes = {}
         for mode in MODES:
             rows = [future.result() for future in blocks.pop(mode)]  # each block is dropped once joined
-            routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
+            if files[mode] is not None:
+                routes[mode] = _mapped(*files[mode])
+            else:
+                routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
             del rows
         return routes
 
     return join
 
 
-def _shortest(matrix: csr_array, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``lo`` to ``hi`` of the shortest-time and predecessor tables of an undirected graph."""
+def _create_files(folder: Path, name: str, n: int) -> tuple[str, str]:
+    """Empty ``n`` × ``n`` tables in the files :meth:`Routes.to_files` would write, for blocks to fill."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = (str(folder / f"{name}-time_s.npy"), str(folder / f"{name}-predecessor.npy"))
+    for path, dtype in zip(paths, (np.float32, np.int32)):
+        np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, n)).flush()
+    return paths
+
+
+def _shortest(
+    matrix: csr_array, lo: int, hi: int, files: tuple[str, str] | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows ``lo`` to ``hi`` of the shortest-time and predecessor tables of an undirected graph: returned,
+    or written into the tables' ``files`` (from :func:`_create_files`)."""
     time_s, pred = dijkstra(matrix, directed=False, indices=np.arange(lo, hi), return_predecessors=True)
-    return time_s.astype(np.float32), pred.astype(np.int32)
+    if files is None:
+        return time_s.astype(np.float32), pred.astype(np.int32)
+    for path, rows in zip(files, (time_s, pred)):
+        table = np.load(path, mmap_mode="r+")
+        table[lo:hi] = rows
+        table.flush()
+        del table
+    return None

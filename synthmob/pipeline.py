@@ -17,7 +17,6 @@ of an uninterrupted run.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -355,7 +354,10 @@ def _write_run(
     with local_processes(cores - 1) as helpers:
         # The other cores compute the route tables while this process builds the population and its social
         # network, which need only the world's layout (one process per core: more would only compete).
-        pending = start_world(scenario.world, rng=child(root, _WORLD), executor=helpers, parts=cores - 1)
+        # The tables go straight into the files the workers map.
+        pending = start_world(
+            scenario.world, rng=child(root, _WORLD), executor=helpers, parts=cores - 1, folder=staging / _WORK / "routes"
+        )
         layout = pending.layout
         notify("world", 1, 1)
         clock.lap("world")
@@ -387,11 +389,9 @@ def _write_run(
         notify("routes", 1, 1)
         clock.lap("routes")
 
-    # Workers map the route tables from files instead of each receiving a copy.
-    routes = {mode: table.to_files(staging / _WORK / "routes", mode) for mode, table in world.routes.items()}
-    shared = dataclasses.replace(world, routes=routes)
+    # Workers map the route tables from those files instead of each receiving a copy.
     job = _Job(
-        scenario, shared, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata,
+        scenario, world, population, calendar, contacts(social), world.neighbour_arrays(), staging, file_metadata,
         salt=int(child(root, _FINISH).integers(2**63)),
     )
     with cluster.send(job, tasks=scenario.n_shards) as workers:

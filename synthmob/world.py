@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -149,11 +150,13 @@ class PendingWorld:
 
 
 def start_world(
-    config: WorldConfig, *, rng: np.random.Generator, executor: Executor | None = None, parts: int = 1
+    config: WorldConfig, *, rng: np.random.Generator, executor: Executor | None = None, parts: int = 1,
+    folder: Path | None = None,
 ) -> PendingWorld:
     """:func:`build_world`, with the route tables left to compute: everything else about the world is ready
     in ``layout``, which is all the population and the social network need, while ``executor``'s workers
-    work on the tables. The world and its draws are those of :func:`build_world`.
+    work on the tables. The world and its draws are those of :func:`build_world`. With a ``folder``, the
+    tables are written there and memory-mapped (see :func:`synthmob.cellgraph.start_all_pairs`).
     """
     settlements = place_settlements(config, rng=rng)
     network = build_network(config, settlements, rng=rng)
@@ -215,4 +218,4 @@ def start_world(
         lat=lat,
         lon=lon,
     )
-    return PendingWorld(layout, start_all_pairs(graph, executor=executor, parts=parts))
+    return PendingWorld(layout, start_all_pairs(graph, executor=executor, parts=parts, folder=folder))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import networkx as nx
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from synthmob.cellgraph import (
     Routes, all_pairs, build_graph, speeds_mps, start_all_pairs, trunk_edges, urbanity,
 )
+from synthmob.executors import local_processes
 from synthmob.network import neighbours
 from synthmob.scenario import Travel, load_scenario
 from synthmob.schema import MODES
@@ -183,21 +186,51 @@ def test_all_pairs_in_blocks_is_the_same(city_world, parts):
 
 
 def test_started_tables_are_computed_meanwhile_and_joined_when_asked(city_world):
-    """The blocks go to the executor at once (one per mode with one part); the caller gets them when it asks."""
-    submitted = []
+    """The blocks go to the executor from a thread (one per mode with one part): the caller does not wait
+    for the submissions (a process pool starts its workers on the first), and gets the tables when it asks."""
+    submitted, release = [], threading.Event()
 
-    class Counting(ThreadPoolExecutor):
+    class Slow(ThreadPoolExecutor):
         def submit(self, *args, **kwargs):
-            submitted.append(args[2:])  # the block's (lo, hi)
+            assert release.wait(30)
+            submitted.append(args[2:4])  # the block's (lo, hi)
             return super().submit(*args, **kwargs)
 
-    with Counting(1) as pool:
+    with Slow(1) as pool:
         join = start_all_pairs(city_world.graph, executor=pool, parts=1, min_cells=0)
-        assert submitted == [(0, city_world.n_cells)] * len(MODES)  # submitted before anybody waits
+        assert submitted == []  # returned while the first submission still waits
+        release.set()
         routes = join()
+    assert submitted == [(0, city_world.n_cells)] * len(MODES)
     for mode in MODES:
         np.testing.assert_array_equal(routes[mode].time_s, city_world.routes[mode].time_s)
         np.testing.assert_array_equal(routes[mode].predecessor, city_world.routes[mode].predecessor)
+
+
+def test_a_failed_submission_is_raised_by_join(city_world):
+    class Broken(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise RuntimeError("the pool is gone")
+
+    with Broken(1) as pool:
+        join = start_all_pairs(city_world.graph, executor=pool, parts=2, min_cells=0)
+        with pytest.raises(RuntimeError, match="the pool is gone"):
+            join()
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_tables_written_into_a_folder_are_mapped_and_the_same(city_world, tmp_path, workers):
+    """With a folder, blocks write their rows into the files (from worker processes too) and the tables come
+    back memory-mapped from there, as :meth:`Routes.to_files` would have saved them."""
+    with local_processes(workers) as pool:
+        routes = all_pairs(city_world.graph, executor=pool, parts=3, min_cells=0, folder=tmp_path / "routes")
+    for mode in MODES:
+        assert routes[mode].files == tuple(str(tmp_path / "routes" / f"{mode}-{t}.npy") for t in ("time_s", "predecessor"))
+        copy = pickle.loads(pickle.dumps(routes[mode]))
+        for table in (routes[mode], copy):
+            np.testing.assert_array_equal(table.time_s, city_world.routes[mode].time_s)
+            np.testing.assert_array_equal(table.predecessor, city_world.routes[mode].predecessor)
+            assert table.time_s.dtype == np.float32 and table.predecessor.dtype == np.int32
 
 
 def test_started_world_is_the_built_world():
