@@ -131,23 +131,15 @@ class Records:
     def concat(parts: list["Records"]) -> "Records":
         return Records(*(np.concatenate(columns) for columns in zip(*(part.columns() for part in parts))))
 
+    def to_scratch(self) -> pa.Table:
+        """The records as plain numeric columns (:data:`SCRATCH`), as a run keeps them between its stages:
+        no strings or null masks to build now and decode when they are read back."""
+        return pa.Table.from_arrays([pa.array(column) for column in self.columns()], schema=SCRATCH)
+
     @classmethod
-    def from_table(cls, table: pa.Table, epoch_s: int) -> "Records":
-        """The records of an events table (columns named as in :data:`schema.EVENTS`)."""
-
-        def ints(name: str) -> np.ndarray:
-            return table[name].fill_null(-1).to_numpy().astype(np.int64, copy=False)
-
-        def codes(name: str, names: pa.Array) -> np.ndarray:
-            return pc.index_in(table[name], value_set=names).fill_null(-1).to_numpy().astype(np.int8)
-
-        return cls(
-            ints(schema.SUBSCRIBER_ID), _ms(table["timestamp"], epoch_s * 1000),
-            table[schema.CELL_ID].to_numpy().astype(np.int32, copy=False), codes("event_type", _TYPE_NAMES),
-            codes("direction", _DIRECTION_NAMES), ints("counterpart_id"), ints("call_id"),
-            table["duration_s"].fill_null(np.nan).to_numpy().astype(np.float64, copy=False),
-            ints("bytes_up"), ints("bytes_down"),
-        )
+    def from_scratch(cls, table: pa.Table) -> "Records":
+        """The records of a table of :data:`SCRATCH` columns."""
+        return cls(*(table[name].to_numpy() for name in SCRATCH.names))
 
     def to_table(self, epoch_s: int) -> pa.Table:
         """The records as a table of :data:`schema.EVENTS`."""
@@ -171,6 +163,16 @@ class Records:
             ],
             schema=schema.EVENTS,
         )
+
+
+#: :class:`Records` as plain numeric columns, named after its fields (see :meth:`Records.to_scratch`).
+SCRATCH = pa.schema(
+    [
+        ("sub", pa.int64()), ("t_ms", pa.int64()), ("cell", pa.int32()), ("kind", pa.int8()),
+        ("direction", pa.int8()), ("counterpart", pa.int64()), ("call_id", pa.int64()),
+        ("duration_s", pa.float64()), ("bytes_up", pa.int64()), ("bytes_down", pa.int64()),
+    ]
+)
 
 
 def _ms(column: pa.ChunkedArray | pa.Array, epoch_ms: int) -> np.ndarray:
@@ -253,7 +255,7 @@ def originating(
     shard: int,
     *,
     rng: np.random.Generator,
-) -> pa.Table:
+) -> Records:
     """Voice calls and SMS made, and data sessions opened, by the subscribers of one shard."""
     n = len(subscriber_ids)
     sigma = cfg.activity_sigma
@@ -289,11 +291,11 @@ def originating(
         duration_s=np.concatenate([talk_duration, data_duration]),
         bytes_up=np.concatenate([np.full(len(talker), -1), np.round(up)]),
         bytes_down=np.concatenate([np.full(len(talker), -1), np.round(volume)]),
-    ).to_table(calendar.epoch_s)
+    )
 
 
 def finish(
-    own: pa.Table,
+    own: Records,
     incoming: pa.Table,
     where: Positions,
     first_id: int,
@@ -314,7 +316,7 @@ def finish(
     """
     # Incoming legs arrive in whatever order the routing wrote them. Nothing below depends on the order of the
     # legs (no draws; sessions are sorted where it matters), and the records are sorted once, at the end.
-    legs = Records.concat([Records.from_table(own, calendar.epoch_s), _terminating(incoming, where, first_id, calendar)])
+    legs = Records.concat([own, _terminating(incoming, where, first_id)])
     sub, t = legs.sub - first_id, legs.t_ms
     session = (legs.kind == VOICE) | (legs.kind == DATA)
     duration_ms = np.round(np.nan_to_num(legs.duration_s[session]) * 1000.0).astype(np.int64)
@@ -364,16 +366,14 @@ def finish(
     return records.replace(cell=cell)
 
 
-def _terminating(incoming: pa.Table, where: Positions, first_id: int, calendar: Calendar) -> Records:
+def _terminating(incoming: pa.Table, where: Positions, first_id: int) -> Records:
     """The callee's legs routed to this shard (:data:`synthmob.terminating.INCOMING`), each at the cell
     serving the callee at that instant."""
-    sub = incoming[schema.SUBSCRIBER_ID].to_numpy()
-    t = _ms(incoming["timestamp"], calendar.epoch_s * 1000)
+    sub, t = incoming["sub"].to_numpy(), incoming["t_ms"].to_numpy()
     return Records.of(
-        sub, t, where.cell_at(sub - first_id, t),
-        pc.index_in(incoming["event_type"], value_set=_TYPE_NAMES).to_numpy(), direction=IN,
-        counterpart=incoming["counterpart_id"].to_numpy(), call_id=incoming["call_id"].to_numpy(),
-        duration_s=incoming["duration_s"].fill_null(np.nan).to_numpy(),
+        sub, t, where.cell_at(sub - first_id, t), incoming["kind"].to_numpy(), direction=IN,
+        counterpart=incoming["counterpart"].to_numpy(), call_id=incoming["call_id"].to_numpy(),
+        duration_s=incoming["duration_s"].to_numpy(),
     )
 
 

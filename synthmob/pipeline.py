@@ -34,14 +34,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synthmob import schema
 from synthmob.behaviour import Places
 from synthmob.calendar import Calendar
 from synthmob.errors import ConfigError
-from synthmob.events import Positions, finish, originating, positions
+from synthmob.events import Positions, Records, finish, originating, positions
 from synthmob.executors import Stages, check_scheduler, executor, local_processes, mark, marked
 from synthmob.identities import identities, msisdn_mode
 from synthmob.output import (
@@ -64,8 +63,9 @@ _WORLD, _POPULATION, _SIMULATION, _EVENTS, _IDENTITIES, _FINISH, _SOCIAL = 0, 1,
 _WORK = ".work"
 MANIFEST_VERSION = 1
 #: What a staging folder's intermediate files are (raised when they change: a partial run of another format
-#: is not resumed): 2 adds each shard's identities and routes callee legs without their cell.
-WORK_FORMAT = 2
+#: is not resumed): 2 adds each shard's identities and routes callee legs without their cell; 3 keeps records
+#: and timelines as plain numeric columns.
+WORK_FORMAT = 3
 
 
 def streams(seed: int) -> np.random.SeedSequence:
@@ -168,8 +168,8 @@ def run_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
         members.subscriber_id, job.calendar, job.scenario.events, job.contacts, where, index,
         rng=child(root, _EVENTS, index),
     )
-    write_scratch(_positions_table(where, first, job.calendar.epoch_s), job.work / "positions" / f"{part}.parquet")
-    write_scratch(own, job.work / "own" / f"{part}.parquet")
+    write_scratch(_positions_table(where), job.work / "positions" / f"{part}.parquet")
+    write_scratch(own.to_scratch(), job.work / "own" / f"{part}.parquet")
     clock.lap("events")
     # Identities cost a Faker seeding per subscriber: drawn here, they are spread over the workers.
     write_scratch(identities(members, job.scenario, root=root), job.work / "identities" / f"{part}.parquet")
@@ -195,8 +195,8 @@ def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
     part = f"part-{index:05d}"
     remove_parts(job.staging / "events", part)
     first = index * job.scenario.shard_size
-    where = _read_positions(job.work / "positions" / f"{part}.parquet", first, job.calendar.epoch_s)
-    own = pq.read_table(job.work / "own" / f"{part}.parquet")
+    where = _read_positions(job.work / "positions" / f"{part}.parquet")
+    own = Records.from_scratch(pq.read_table(job.work / "own" / f"{part}.parquet"))
     folder = job.work / "incoming" / f"shard={index}"
     incoming = (
         pq.read_table(folder, schema=INCOMING) if folder.is_dir() else INCOMING.empty_table()
@@ -236,25 +236,14 @@ def _stage(name: str):
     return {"shards": run_shard, "events": finish_shard}[name]
 
 
-def _positions_table(where: Positions, first: int, epoch_s: int) -> pa.Table:
-    return pa.table(
-        {
-            schema.SUBSCRIBER_ID: where.sub + first,
-            "timestamp": pa.array(where.t_ms + epoch_s * 1000, pa.int64()).cast(schema.TIMESTAMP),
-            schema.CELL_ID: where.cell,
-            "moving": where.moving,
-        }
-    )
+def _positions_table(where: Positions) -> pa.Table:
+    """A shard's timeline as plain columns (its subscribers by index in the shard, times in ms)."""
+    return pa.table({"sub": where.sub, "t_ms": where.t_ms, "cell": where.cell, "moving": where.moving})
 
 
-def _read_positions(path: Path, first: int, epoch_s: int) -> Positions:
+def _read_positions(path: Path) -> Positions:
     table = pq.read_table(path)
-    return Positions(
-        sub=table[schema.SUBSCRIBER_ID].to_numpy() - first,
-        t_ms=pc.cast(table["timestamp"], pa.int64()).to_numpy() - epoch_s * 1000,
-        cell=table[schema.CELL_ID].to_numpy(),
-        moving=table["moving"].to_numpy(),
-    )
+    return Positions(*(table[name].to_numpy() for name in ("sub", "t_ms", "cell", "moving")))
 
 
 def generate(

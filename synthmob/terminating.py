@@ -17,20 +17,19 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from synthmob import schema
+from synthmob.events import OUT, SCRATCH
 
-#: The columns of a routed leg, as the callee's shard reads them (``cell_id`` and ``direction`` it adds).
-INCOMING = pa.schema(
-    [schema.EVENTS.field(name) for name in
-     (schema.SUBSCRIBER_ID, "timestamp", "event_type", "counterpart_id", "call_id", "duration_s")]
-)
+#: The columns of a routed leg, as the callee's shard reads them (it adds the cell and the direction): those
+#: of :data:`synthmob.events.SCRATCH` it needs, plain numbers with NaN for a missing duration.
+INCOMING = pa.schema([SCRATCH.field(name) for name in ("sub", "t_ms", "kind", "counterpart", "call_id", "duration_s")])
 
 
 def terminating_legs(own: Path, out: Path, *, shard_size: int, threads: int = 2, memory_limit: str = "1GB") -> int:
-    """Route the originating voice and SMS legs in ``own/*.parquet`` to their callees' shards.
+    """Route the originating voice and SMS legs in ``own/*.parquet`` (:data:`synthmob.events.SCRATCH`
+    columns) to their callees' shards.
 
-    Each routed leg is the callee's: same ``call_id``, ``timestamp`` and ``duration_s`` as the caller's,
-    the callee as ``subscriber_id`` and the caller as ``counterpart_id`` (columns of :data:`INCOMING`).
+    Each routed leg is the callee's: same ``call_id``, ``t_ms`` and ``duration_s`` as the caller's, the
+    callee as ``sub`` and the caller as ``counterpart`` (columns of :data:`INCOMING`).
     Output: ``out/shard=<k>/*.parquet``, where k is the callee's shard. Returns the number of legs. DuckDB
     keeps within ``memory_limit`` and spills the rest to a folder beside ``out``.
     """
@@ -47,15 +46,15 @@ def terminating_legs(own: Path, out: Path, *, shard_size: int, threads: int = 2,
         except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB draws no bar anyway
             pass
         query = f"""
-            SELECT counterpart_id AS subscriber_id,
-                   "timestamp",
-                   event_type,
-                   subscriber_id AS counterpart_id,
+            SELECT counterpart AS sub,
+                   t_ms,
+                   kind,
+                   sub AS counterpart,
                    call_id,
                    duration_s,
-                   counterpart_id // {int(shard_size)} AS shard
+                   counterpart // {int(shard_size)} AS shard
             FROM read_parquet('{_glob(own)}')
-            WHERE direction = 'out'
+            WHERE direction = {OUT}
         """
         written = con.execute(f"COPY ({query}) TO '{out.as_posix()}' (FORMAT parquet, PARTITION_BY (shard))")
         return int(written.fetchone()[0])
