@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import synthmob
 from synthmob.cli import app
 from synthmob.errors import ConfigError, SynthmobError
+from synthmob import executors
 from synthmob.executors import MISSING_EXTRA, check_scheduler, executor
 
 TABLES = ("stays", "trips", "events", "subscribers", "contacts", "cells")
@@ -178,19 +179,94 @@ def test_unreachable_scheduler_is_one_line(tmp_path, monkeypatch):
     assert tree(tmp_path) == []
 
 
+def _kept():
+    return executors._ALLOCATOR["kept"]
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, parameter, value):
+        self.calls.append(("mallopt", parameter, value))
+        return 1
+
+    def malloc_trim(self, pad):
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+@pytest.fixture
+def fake_libc(monkeypatch):
+    libc = _FakeLibc()
+    monkeypatch.setitem(executors._ALLOCATOR, "libc", libc)
+    monkeypatch.setitem(executors._ALLOCATOR, "kept", False)
+    return libc
+
+
+def test_freed_memory_is_kept_and_given_back(fake_libc):
+    assert executors.keep_freed_memory(True) and _kept()
+    assert fake_libc.calls == [("mallopt", -3, 32 * 2**20), ("mallopt", -1, 256 * 2**20)]
+    fake_libc.calls.clear()
+    assert executors.keep_freed_memory(False) and not _kept()
+    assert fake_libc.calls == [("mallopt", -3, 128 * 2**10), ("mallopt", -1, 128 * 2**10), ("malloc_trim", 0)]
+
+
+def test_a_run_in_this_process_keeps_freed_memory_only_while_it_runs(fake_libc):
+    """Shards run in the calling process: the allocator is tuned for them and put back after, error or not."""
+    seen = []
+    with executor(workers=1, scheduler=None) as cluster, cluster.send(None, tasks=3) as workers:
+        list(workers.results(lambda job, i: seen.append(_kept()), [(0,), (1,)]))
+    assert seen == [True, True] and not _kept()
+    with pytest.raises(ZeroDivisionError):
+        with executor(workers=1, scheduler=None) as cluster, cluster.send(None, tasks=3) as workers:
+            list(workers.results(lambda job, i: 1 / 0, [(0,)]))
+    assert not _kept() and fake_libc.calls[-1] == ("malloc_trim", 0)
+
+
+def test_a_worker_keeps_freed_memory_from_its_first_shard_on(fake_libc):
+    executors._call(lambda job, i: None, "job", 0)
+    executors._call(lambda job, i: None, "job", 1)
+    assert _kept() and len(fake_libc.calls) == 2  # tuned once, never put back
+
+
+def test_without_glibc_the_allocator_is_left_alone(monkeypatch):
+    def missing(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setitem(executors._ALLOCATOR, "libc", None)
+    monkeypatch.setitem(executors._ALLOCATOR, "kept", False)
+    monkeypatch.setattr(executors.ctypes, "CDLL", missing)
+    assert executors.keep_freed_memory(True) is False and not _kept()
+    assert executors._call(lambda job, i: i + 1, None, 1) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc")
+def test_glibc_is_tuned_for_real(monkeypatch):
+    monkeypatch.setitem(executors._ALLOCATOR, "libc", None)
+    monkeypatch.setitem(executors._ALLOCATOR, "kept", False)
+    try:
+        assert executors.keep_freed_memory(True)
+    finally:
+        assert executors.keep_freed_memory(False)
+
+
 @pytest.mark.slow
-def test_local_cluster_workers_keep_the_default_allocator(monkeypatch):
-    """Dask's nannies would set MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold and slowed shards
-    by 15-25 %; the thread-count limits stay."""
+def test_pool_and_dask_workers_keep_freed_memory(tmp_path):
+    """Whichever executor runs the shards, its workers keep freed memory once they have run one."""
     pytest.importorskip("distributed")
-    # A nanny writes its variables into this process's environment, where every later worker inherits them,
-    # as a default cluster earlier in the process (this module's, say) leaves it.
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    with executor(workers=2, scheduler="local") as cluster:
-        seen = cluster.client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
-    assert len(seen) == 2
-    assert all(env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"} for env in seen.values()), seen
-    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's environment is put back
+    for scheduler in (None, "local"):
+        with executor(workers=2, scheduler=scheduler) as cluster, cluster.send(_Staged(tmp_path), tasks=4) as workers:
+            assert list(workers.results(_worker_kept, [(i,) for i in range(4)])) == [True] * 4
+
+
+class _Staged:
+    def __init__(self, staging):
+        self.staging = staging
+
+
+def _worker_kept(job, index):
+    return executors._ALLOCATOR["kept"]
 
 
 def test_local_processes_for_the_main_process():
