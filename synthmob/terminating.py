@@ -45,16 +45,18 @@ def terminating_legs(own: Path, out: Path, *, shard_size: int, threads: int = 2,
             con.execute("SET enable_progress_bar = false")  # a library never prints
         except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB draws no bar anyway
             pass
+        # Columns are qualified: ``counterpart`` is also an alias in the SELECT list, and the shard is the
+        # source column's (the callee's), never the alias's (the caller's).
         query = f"""
-            SELECT counterpart AS sub,
-                   t_ms,
-                   kind,
-                   sub AS counterpart,
-                   call_id,
-                   duration_s,
-                   counterpart // {int(shard_size)} AS shard
-            FROM read_parquet('{_glob(own)}')
-            WHERE direction = {OUT}
+            SELECT own.counterpart AS sub,
+                   own.t_ms,
+                   own.kind,
+                   own.sub AS counterpart,
+                   own.call_id,
+                   own.duration_s,
+                   own.counterpart // {int(shard_size)} AS shard
+            FROM read_parquet('{_glob(own)}') AS own
+            WHERE own.direction = {OUT}
         """
         written = con.execute(f"COPY ({query}) TO '{out.as_posix()}' (FORMAT parquet, PARTITION_BY (shard))")
         return int(written.fetchone()[0])
