@@ -16,6 +16,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import errno
+import os
 import threading
 
 import networkx as nx
@@ -266,8 +268,24 @@ def _create_files(folder: Path, name: str, n: int) -> tuple[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = (str(folder / f"{name}-time_s.npy"), str(folder / f"{name}-predecessor.npy"))
     for path, dtype in zip(paths, (np.float32, np.int32)):
+        Path(path).unlink(missing_ok=True)  # a new file: a shard of an earlier attempt may still map the old one
         np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, n)).flush()
+        _reserve(path)
     return paths
+
+
+def _reserve(path: str) -> None:
+    """Allocate a sparse file's blocks now, so that a full disk is an OSError here, not a signal that kills the
+    worker writing into its mapping."""
+    if not hasattr(os, "posix_fallocate"):  # pragma: no cover - not POSIX
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise
+            # a filesystem without fallocate: the blocks are allocated as they are written
 
 
 def _shortest(

@@ -115,7 +115,7 @@ def _init_worker(job: Any) -> None:
 
 def _call(fn: Callable[..., Any], job: Any, *args: Any) -> Any:
     if not _ALLOCATOR["kept"]:  # a worker process (of a pool or of Dask), for its lifetime
-        keep_freed_memory(True)
+        keep_freed_memory()
     return fn(_JOB if job is None else job, *args)
 
 
@@ -126,20 +126,12 @@ def _call(fn: Callable[..., Any], job: Any, *args: Any) -> Any:
 # system time, on region. Raising both thresholds lets the process reuse what it freed.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 _KEEP = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 256 * 2**20}  # 32 MB: mallopt's largest threshold
-_DEFAULTS = {_M_MMAP_THRESHOLD: 128 * 2**10, _M_TRIM_THRESHOLD: 128 * 2**10}  # glibc's starting values
 _ALLOCATOR: dict[str, Any] = {"kept": False, "libc": None}
 
 
-def keep_freed_memory(keep: bool) -> bool:
-    """Let this process's C allocator keep the memory it frees for reuse (``keep``), or go back to glibc's
-    starting thresholds and return what it holds to the kernel (``not keep``). Returns whether the allocator
-    could be tuned: with another C library than glibc this does nothing.
-
-    Shards call it in every worker process, once; a run that simulates in the calling process keeps freed
-    memory only while its shards run.
-    """
-    libc = _ALLOCATOR["libc"]
-    if libc is None:
+def _libc() -> Any:
+    """glibc's functions, or ``False`` with another C library."""
+    if _ALLOCATOR["libc"] is None:
         try:
             libc = ctypes.CDLL("libc.so.6")
             libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -147,14 +139,33 @@ def keep_freed_memory(keep: bool) -> bool:
         except (OSError, AttributeError):  # not glibc
             libc = False
         _ALLOCATOR["libc"] = libc
-    if libc is False:
+    return _ALLOCATOR["libc"]
+
+
+def keep_freed_memory() -> bool:
+    """Let this process's C allocator keep the memory it frees for reuse, for the rest of the process: glibc's
+    mmap threshold goes to 32 MB and its trim threshold to 256 MB (``mallopt``, which also ends glibc's own
+    adjustment of the mmap threshold and overrides ``MALLOC_*_THRESHOLD_`` variables, such as the one Dask's
+    nannies set). Returns whether it did: with another C library, or if glibc refuses a value, nothing
+    changes.
+
+    Every process that runs shards calls it before its first: pool and Dask workers, and the calling process
+    when it runs them itself (one worker).
+    """
+    if _ALLOCATOR["kept"]:
+        return True
+    libc = _libc()
+    if not libc:
         return False
-    for parameter, value in (_KEEP if keep else _DEFAULTS).items():
-        libc.mallopt(parameter, value)
-    if not keep:
+    _ALLOCATOR["kept"] = all([libc.mallopt(parameter, value) == 1 for parameter, value in _KEEP.items()])
+    return _ALLOCATOR["kept"]
+
+
+def give_back_memory() -> None:
+    """Return the free memory this process's C allocator holds to the kernel (glibc's ``malloc_trim``)."""
+    libc = _libc()
+    if libc:
         libc.malloc_trim(0)
-    _ALLOCATOR["kept"] = keep
-    return True
 
 
 class _Inline(cf.Executor):
@@ -178,11 +189,11 @@ class _Processes:
     @contextmanager
     def send(self, job: Any, *, tasks: int) -> Iterator[Workers]:
         if self.workers == 1 or tasks <= 1:
-            keep_freed_memory(True)
+            keep_freed_memory()
             try:
                 yield Workers(_Inline(), job, 1)
             finally:
-                keep_freed_memory(False)
+                give_back_memory()  # what the shards freed, now that they are done
             return
         with _pool(min(self.workers, tasks), initializer=_init_worker, initargs=(job,)) as pool:
             yield Workers(pool, None, tasks)

@@ -262,7 +262,9 @@ def generate(
 
     The run is written into a hidden folder beside ``out`` and moved into place when complete. The output
     does not depend on ``workers``, ``scheduler`` or ``resume``. Code that runs worker processes from a
-    script (``workers > 1`` or a ``scheduler``) must call it under ``if __name__ == "__main__":``.
+    script (``workers > 1`` or a ``scheduler``) must call it under ``if __name__ == "__main__":``. The
+    processes that run shards, this one too when it runs them itself, keep the memory they free for reuse
+    from then on (see :func:`synthmob.executors.keep_freed_memory`).
 
     Parameters
     ----------

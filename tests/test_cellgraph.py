@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -279,3 +281,29 @@ def test_speeds_move_from_rural_to_urban():
     assert s["walk"] * 3.6 == pytest.approx([4.8, 4.8])
     assert s["car"] * 3.6 == pytest.approx([travel.car_rural_kmh, travel.car_urban_kmh])
     assert s["transit"] * 3.6 == pytest.approx([travel.transit_rural_kmh, travel.transit_urban_kmh])
+
+
+def test_new_tables_do_not_overwrite_a_file_still_mapped(tmp_path):
+    """A resumed run writes new files: a shard of an earlier attempt that still maps the old ones keeps them."""
+    from synthmob.cellgraph import _create_files
+
+    old = Routes(np.ones((3, 3), np.float32), np.zeros((3, 3), np.int32)).to_files(tmp_path, "walk")
+    paths = _create_files(tmp_path, "walk", 3)
+    assert paths == old.files
+    assert (old.time_s == 1).all()  # not truncated under the old mapping
+    assert (np.load(paths[0]) == 0).all()
+
+
+@pytest.mark.parametrize("code, raised", [(errno.ENOSPC, True), (errno.EOPNOTSUPP, False)])
+def test_a_full_disk_fails_when_the_tables_are_created(tmp_path, monkeypatch, code, raised):
+    from synthmob import cellgraph
+
+    def fallocate(fd, offset, length):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(cellgraph.os, "posix_fallocate", fallocate, raising=False)
+    if raised:
+        with pytest.raises(OSError, match=os.strerror(code)):
+            cellgraph._create_files(tmp_path, "car", 4)
+    else:  # a filesystem without fallocate: the blocks come as they are written
+        assert len(cellgraph._create_files(tmp_path, "car", 4)) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -204,30 +205,37 @@ def fake_libc(monkeypatch):
     return libc
 
 
-def test_freed_memory_is_kept_and_given_back(fake_libc):
-    assert executors.keep_freed_memory(True) and _kept()
+def test_freed_memory_is_kept_once_and_given_back(fake_libc):
+    assert executors.keep_freed_memory() and _kept()
     assert fake_libc.calls == [("mallopt", -3, 32 * 2**20), ("mallopt", -1, 256 * 2**20)]
-    fake_libc.calls.clear()
-    assert executors.keep_freed_memory(False) and not _kept()
-    assert fake_libc.calls == [("mallopt", -3, 128 * 2**10), ("mallopt", -1, 128 * 2**10), ("malloc_trim", 0)]
+    assert executors.keep_freed_memory() and len(fake_libc.calls) == 2  # once per process
+    executors.give_back_memory()
+    assert fake_libc.calls[-1] == ("malloc_trim", 0) and _kept()
 
 
-def test_a_run_in_this_process_keeps_freed_memory_only_while_it_runs(fake_libc):
-    """Shards run in the calling process: the allocator is tuned for them and put back after, error or not."""
+def test_a_value_glibc_refuses_is_reported(fake_libc, monkeypatch):
+    monkeypatch.setattr(fake_libc, "mallopt", lambda parameter, value: 0)  # what mallopt returns on an error
+    assert executors.keep_freed_memory() is False and not _kept()
+
+
+def test_a_run_in_this_process_keeps_freed_memory_and_gives_it_back_after(fake_libc):
+    """Shards run in the calling process: the allocator is tuned before the first, and what it holds is
+    returned after the run, error or not."""
     seen = []
     with executor(workers=1, scheduler=None) as cluster, cluster.send(None, tasks=3) as workers:
         list(workers.results(lambda job, i: seen.append(_kept()), [(0,), (1,)]))
-    assert seen == [True, True] and not _kept()
+    assert seen == [True, True] and fake_libc.calls[-1] == ("malloc_trim", 0)
+    fake_libc.calls.clear()
     with pytest.raises(ZeroDivisionError):
         with executor(workers=1, scheduler=None) as cluster, cluster.send(None, tasks=3) as workers:
             list(workers.results(lambda job, i: 1 / 0, [(0,)]))
-    assert not _kept() and fake_libc.calls[-1] == ("malloc_trim", 0)
+    assert fake_libc.calls == [("malloc_trim", 0)]  # tuned already: only given back
 
 
 def test_a_worker_keeps_freed_memory_from_its_first_shard_on(fake_libc):
     executors._call(lambda job, i: None, "job", 0)
     executors._call(lambda job, i: None, "job", 1)
-    assert _kept() and len(fake_libc.calls) == 2  # tuned once, never put back
+    assert _kept() and len(fake_libc.calls) == 2  # tuned once, never given back
 
 
 def test_without_glibc_the_allocator_is_left_alone(monkeypatch):
@@ -237,18 +245,17 @@ def test_without_glibc_the_allocator_is_left_alone(monkeypatch):
     monkeypatch.setitem(executors._ALLOCATOR, "libc", None)
     monkeypatch.setitem(executors._ALLOCATOR, "kept", False)
     monkeypatch.setattr(executors.ctypes, "CDLL", missing)
-    assert executors.keep_freed_memory(True) is False and not _kept()
+    assert executors.keep_freed_memory() is False and not _kept()
+    executors.give_back_memory()
     assert executors._call(lambda job, i: i + 1, None, 1) == 2
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc")
-def test_glibc_is_tuned_for_real(monkeypatch):
-    monkeypatch.setitem(executors._ALLOCATOR, "libc", None)
-    monkeypatch.setitem(executors._ALLOCATOR, "kept", False)
-    try:
-        assert executors.keep_freed_memory(True)
-    finally:
-        assert executors.keep_freed_memory(False)
+def test_glibc_takes_the_values():
+    """In a process of its own (the values stay for the life of the process)."""
+    code = "from synthmob import executors; print(executors.keep_freed_memory(), executors._ALLOCATOR['kept'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]
 
 
 @pytest.mark.slow
