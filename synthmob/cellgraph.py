@@ -118,11 +118,10 @@ class Routes:
         >>> len(pickle.dumps(mapped)) < 1000, copy.files == mapped.files, bool((copy.time_s == 0).all())
         (True, True, True)
         """
-        folder.mkdir(parents=True, exist_ok=True)
-        time_path, predecessor_path = folder / f"{name}-time_s.npy", folder / f"{name}-predecessor.npy"
-        np.save(time_path, self.time_s)
-        np.save(predecessor_path, self.predecessor)
-        return _mapped(str(time_path), str(predecessor_path))
+        paths = _new_files(folder, name)
+        np.save(paths[0], self.time_s)
+        np.save(paths[1], self.predecessor)
+        return _mapped(*paths)
 
     def __reduce__(self):
         if self.files is not None:
@@ -265,12 +264,20 @@ def start_all_pairs(
 
 def _create_files(folder: Path, name: str, n: int) -> tuple[str, str]:
     """Empty ``n`` × ``n`` tables in the files :meth:`Routes.to_files` would write, for blocks to fill."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = (str(folder / f"{name}-time_s.npy"), str(folder / f"{name}-predecessor.npy"))
+    paths = _new_files(folder, name)
     for path, dtype in zip(paths, (np.float32, np.int32)):
-        Path(path).unlink(missing_ok=True)  # a new file: a shard of an earlier attempt may still map the old one
         np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, n)).flush()
         _reserve(path)
+    return paths
+
+
+def _new_files(folder: Path, name: str) -> tuple[str, str]:
+    """Where a mode's tables are saved in ``folder``, with any earlier files there unlinked: the tables are
+    written into new files, as a shard of an interrupted attempt may still map the old ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = (str(folder / f"{name}-time_s.npy"), str(folder / f"{name}-predecessor.npy"))
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
     return paths
 
 

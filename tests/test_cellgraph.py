@@ -307,3 +307,9 @@ def test_a_full_disk_fails_when_the_tables_are_created(tmp_path, monkeypatch, co
             cellgraph._create_files(tmp_path, "car", 4)
     else:  # a filesystem without fallocate: the blocks come as they are written
         assert len(cellgraph._create_files(tmp_path, "car", 4)) == 2
+
+
+def test_saved_tables_do_not_overwrite_a_file_still_mapped(tmp_path):
+    old = Routes(np.ones((2, 2), np.float32), np.zeros((2, 2), np.int32)).to_files(tmp_path, "car")
+    new = Routes(np.full((2, 2), 7, np.float32), np.zeros((2, 2), np.int32)).to_files(tmp_path, "car")
+    assert new.files == old.files and (old.time_s == 1).all() and (new.time_s == 7).all()
