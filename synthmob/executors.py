@@ -122,8 +122,8 @@ def _call(fn: Callable[..., Any], job: Any, *args: Any) -> Any:
 # --- the C allocator ------------------------------------------------------------------------------------------
 # A shard allocates and frees numpy arrays of a few MB hundreds of times. glibc's malloc serves blocks above
 # its mmap threshold with fresh mappings and gives freed memory at the top of its heap back to the kernel, so
-# every new array is faulted in and zeroed page by page again: a quarter of the records' CPU time, and more
-# system time, on region. Raising both thresholds lets the process reuse what it freed.
+# every new array is faulted in and zeroed page by page again: about a fifth of the records' CPU time, and
+# more system time, on region. Raising both thresholds lets the process reuse what it freed.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 _KEEP = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 256 * 2**20}  # 32 MB: mallopt's largest threshold
 _ALLOCATOR: dict[str, Any] = {"kept": False, "libc": None}
@@ -146,8 +146,8 @@ def keep_freed_memory() -> bool:
     """Let this process's C allocator keep the memory it frees for reuse, for the rest of the process: glibc's
     mmap threshold goes to 32 MB and its trim threshold to 256 MB (``mallopt``, which also ends glibc's own
     adjustment of the mmap threshold and overrides ``MALLOC_*_THRESHOLD_`` variables, such as the one Dask's
-    nannies set). Returns whether it did: with another C library, or if glibc refuses a value, nothing
-    changes.
+    nannies set). Returns whether it did: ``False`` with another C library (nothing changes) or if glibc
+    refuses a value.
 
     Every process that runs shards calls it before its first: pool and Dask workers, and the calling process
     when it runs them itself (one worker).
