@@ -182,11 +182,28 @@ def write_table(table: pa.Table, path: Path, *, metadata: dict[str, str] | None 
 
 
 def write_scratch(table: pa.Table, path: Path) -> int:
-    """Write an intermediate Parquet file, read once later in the run: LZ4 and no statistics, which write in
-    about half the time of :func:`write_table` for files about 1.4x as large. Returns its row count."""
+    """Write an intermediate table, read once later in the run; return its row count.
+
+    ``*.arrow`` is an Arrow IPC file with LZ4-compressed buffers, for what only this package reads back:
+    about 60 % of the time of LZ4 Parquet to write and 40 % to read, at about the same size. ``*.parquet``
+    (LZ4, no statistics) is for what DuckDB reads.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="lz4", use_dictionary=dictionary_columns(table), write_statistics=False)
+    if path.suffix == ".arrow":
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+            writer.write_table(table)
+    else:
+        pq.write_table(table, path, compression="lz4", use_dictionary=dictionary_columns(table), write_statistics=False)
     return table.num_rows
+
+
+def read_scratch(path: Path) -> pa.Table:
+    """A table written by :func:`write_scratch`."""
+    if path.suffix == ".arrow":
+        with pa.OSFile(str(path), "rb") as source:
+            return pa.ipc.open_file(source).read_all()
+    return pq.read_table(path)
 
 
 def dictionary_columns(table: pa.Table) -> list[str]:

@@ -377,8 +377,11 @@ def test_scratch_files_read_back_as_written(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synthmob.output import write_scratch
+    from synthmob.output import read_scratch, write_scratch
 
     table = pa.table({"kind": ["a", "b", "a", "a"], "n": [1, None, 3, 4]})
     assert write_scratch(table, tmp_path / "deep" / "x.parquet") == 4
-    assert pq.read_table(tmp_path / "deep" / "x.parquet").equals(table)
+    assert pq.read_table(tmp_path / "deep" / "x.parquet").equals(table)  # DuckDB reads these
+    assert write_scratch(table, tmp_path / "deep" / "x.arrow") == 4
+    assert read_scratch(tmp_path / "deep" / "x.arrow").equals(table)
+    assert pa.ipc.open_file(pa.OSFile(str(tmp_path / "deep" / "x.arrow"))).read_all().equals(table)
