@@ -223,9 +223,12 @@ def _pool(workers: int, **kwargs: Any) -> Iterator[cf.ProcessPoolExecutor]:
     try:
         yield pool
     except BaseException:
-        # An error or Ctrl-C: do not wait for queued calls; stop the workers now.
-        processes = list(getattr(pool, "_processes", {}).values())
+        # An error or Ctrl-C: do not wait for queued calls; stop the workers now. The table of processes is
+        # read after the shutdown (which empties the pool's reference to it, not the table): another thread
+        # (the route tables' submitter) may have started one until then, and none can start after.
+        table = getattr(pool, "_processes", None)  # the same dict even while empty
         pool.shutdown(wait=False, cancel_futures=True)
+        processes = list(table.values()) if table is not None else []
         for process in processes:
             process.terminate()
         for process in processes:
