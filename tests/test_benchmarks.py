@@ -28,12 +28,18 @@ def test_generate_refuses_fewer_than_one_round():
     assert "--rounds must be at least 1, not 0" in done.stderr
 
 
-def test_generate_reports_each_speed_up_and_the_dask_ratio():
+def _load(path: Path):
+    """A benchmark script as a module, for its functions."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("generate_benchmark", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    spec = importlib.util.spec_from_file_location(f"{path.stem}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generate_reports_each_speed_up_and_the_dask_ratio():
+    script = _load(SCRIPT)
     runs = [(1, None), (2, None), (2, "local")]
     labels = [(label, num, den) for label, num, den in script.ratios(runs)]
     assert labels == [
@@ -47,3 +53,30 @@ def test_generate_reports_each_speed_up_and_the_dask_ratio():
     ]
     assert script.wall(results, 2, 2, None) == 120.0
     assert script.wall(results, 1, 1, None) / script.wall(results, 1, 2, None) == 2.0
+
+
+VERSUS = SCRIPT.parent / "versus.py"
+
+
+def test_versus_refuses_a_revision_that_is_not_there():
+    done = subprocess.run(
+        [sys.executable, str(VERSUS), "no-such-revision-anywhere"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "REV: got 'no-such-revision-anywhere'; give a commit, tag or branch of" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (SCRIPT.parents[1] / ".versus" / "no-such-revision-anywhere").exists()
+
+
+def test_versus_refuses_fewer_than_one_pair():
+    done = subprocess.run([sys.executable, str(VERSUS), "HEAD", "--pairs", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--pairs must be at least 1, not 0" in done.stderr
+
+
+def test_versus_gives_this_checkouts_time_over_the_revisions_per_pair():
+    script = _load(VERSUS)
+    pairs = [({"wall_s": 100.0}, {"wall_s": 90.0}), ({"wall_s": 120.0}, {"wall_s": 96.0})]
+    assert script.ratios(pairs) == [0.9, 0.8]
+    line = script.row(2, "this", {"wall_s": 96.04, "seconds": {"summed over shards": {"simulation": 60.0, "events": 50.0}}})
+    assert line.split() == ["2", "this", "96.0", "60.0", "50.0", "0.0"]
