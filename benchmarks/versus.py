@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,28 +52,40 @@ class Refused(Exception):
 
 def commit_of(rev: str) -> str:
     """The full commit id of ``rev`` in this repository."""
-    done = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
-    )
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError as exc:
+        raise Refused(f"cannot run git ({exc.strerror}); versus.py needs git and a clone of the repository") from None
     if done.returncode != 0:
         raise Refused(f"REV: got {rev!r}; give a commit, tag or branch of {ROOT}")
     return done.stdout.strip()
 
 
 def prepare(commit: str) -> tuple[Path, Path]:
-    """The checkout of ``commit`` and its environment's Python, made once in ``.versus/<commit>``."""
+    """The checkout of ``commit`` and its environment's Python, made once in ``.versus/<commit>``.
+
+    Each step leaves a marker when it is done, so what an interrupted invocation left is made again.
+    """
     home = ROOT / ".versus" / commit
     source, python = home / "src", home / "venv" / "bin" / "python"
-    ready = home / "ready"
-    if ready.exists():
-        return source, python
-    if not source.exists():
-        print(f"checking out {commit[:12]} into {source} ...", file=sys.stderr)
-        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(source), commit], cwd=ROOT, check=True)
-    print(f"installing it into {home / 'venv'} (once) ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", str(source)], check=True)
-    ready.touch()
+    checked_out, installed = home / "checked-out", home / "installed"
+    try:
+        if not checked_out.exists():
+            print(f"checking out {commit[:12]} into {source} ...", file=sys.stderr)
+            shutil.rmtree(source, ignore_errors=True)
+            subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=True)
+            subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(source), commit], cwd=ROOT, check=True)
+            checked_out.touch()
+        if not installed.exists():
+            print(f"installing it into {home / 'venv'} (once) ...", file=sys.stderr)
+            shutil.rmtree(home / "venv", ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", str(source)], check=True)
+            installed.touch()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"error: could not prepare {commit[:12]} in {home}: {exc}") from None
     return source, python
 
 

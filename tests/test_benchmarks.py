@@ -80,3 +80,42 @@ def test_versus_gives_this_checkouts_time_over_the_revisions_per_pair():
     assert script.ratios(pairs) == [0.9, 0.8]
     line = script.row(2, "this", {"wall_s": 96.04, "seconds": {"summed over shards": {"simulation": 60.0, "events": 50.0}}})
     assert line.split() == ["2", "this", "96.0", "60.0", "50.0", "0.0"]
+
+
+def test_versus_makes_again_what_an_interrupted_invocation_left(tmp_path, monkeypatch):
+    script = _load(VERSUS)
+    monkeypatch.setattr(script, "ROOT", tmp_path)
+    home = tmp_path / ".versus" / "abc123"
+    (home / "src").mkdir(parents=True)
+    (home / "src" / "half-written").write_text("")  # killed during the checkout: no marker
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command[:4] if command[0] == "git" else command[1:3])
+        if command[:3] == ["git", "worktree", "add"]:
+            assert not (home / "src").exists()  # the leftover is gone first
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(script.subprocess, "run", run)
+    source, python = script.prepare("abc123")
+    assert source == home / "src" and python == home / "venv" / "bin" / "python"
+    assert calls == [["git", "worktree", "prune"], ["git", "worktree", "add", "--detach"], ["-m", "venv"], ["-m", "pip"]]
+    calls.clear()
+    script.prepare("abc123")  # both steps done: nothing to do
+    assert calls == []
+
+
+def test_versus_reports_a_failed_install_in_one_line(tmp_path, monkeypatch):
+    script = _load(VERSUS)
+    monkeypatch.setattr(script, "ROOT", tmp_path)
+
+    def run(command, **kwargs):
+        if "pip" in command:
+            raise subprocess.CalledProcessError(1, command)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(script.subprocess, "run", run)
+    with pytest.raises(SystemExit) as info:
+        script.prepare("abc123")
+    assert str(info.value).startswith("error: could not prepare abc123 in ")
+    assert not (tmp_path / ".versus" / "abc123" / "installed").exists()  # made again next time
