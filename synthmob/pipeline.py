@@ -64,8 +64,9 @@ _WORK = ".work"
 MANIFEST_VERSION = 1
 #: What a staging folder's intermediate files are (raised when they change: a partial run of another format
 #: is not resumed): 2 adds each shard's identities and routes callee legs without their cell; 3 keeps records
-#: and timelines as plain numeric columns; 4 keeps what only the shards read back as Arrow IPC files and gives
-#: DuckDB the outgoing calls and SMS alone.
+#: and timelines as plain numeric columns; 4 keeps what synthmob reads back itself (not DuckDB) as Arrow IPC
+#: files and gives DuckDB the outgoing calls and SMS alone. (A change of the simulation's draws changes the
+#: package version, which the staging folder's digest includes too.)
 WORK_FORMAT = 4
 
 

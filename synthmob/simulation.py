@@ -3,9 +3,9 @@
 A subscriber's days are one generator function, :func:`live`, in the shard's SimPy environment. It wakes
 (``env.timeout``) once per day, at local midnight or at its last arrival if that is later, lives the day's
 stays and trips and records them in column buffers; the buffers become Arrow tables once, at the end of the
-shard. Waking once per day rather than once per stay and trip costs SimPy about a third as many events,
-which made the simulation take about a quarter less CPU; subscribers do not interact within a day, so
-nothing is lost. Stays and trips tile each
+shard. Subscribers never interact, so when a process wakes only fixes the order in which the shard's
+random draws are taken: waking once per day rather than at every arrival costs SimPy one event a day
+instead of one per trip, and the simulation about a quarter less CPU. Stays and trips tile each
 subscriber's horizon exactly: every stay ends where a trip departs, every trip arrives where a stay starts,
 the first stay starts at the horizon's start and the last ends at its end.
 """
@@ -247,7 +247,7 @@ def live(env: simpy.Environment, person: Person, ctx: ShardContext) -> Generator
     here, activity, now = home, "home", 0.0
     commute_s = ctx.router.usual_time_s(person, home, work if work >= 0 else home)
     for day in range(cal.days):
-        yield env.timeout(max(wall(day, 0.0), now) - env.now)
+        yield env.timeout(max(0.0, max(wall(day, 0.0), now) - env.now))  # 0.0: never a rounding step below
         for leg in plan_day(person, day, cal, cfg, commute_s, s):
             going = leg.activity
             if leg.at_s is None:

@@ -232,8 +232,9 @@ def test_stays_are_where_their_activity_says(tiny_scenario, tiny_world, tiny_pop
     assert anchored.any() and np.array_equal(cell[anchored], members.work_cell[member[anchored]])
 
 
-#: Digest of a tiny shard's stays and trips (60 subscribers, 3 days). A change that means to alter the
-#: simulation updates it; one that only means to make it faster must not.
+#: Digest of a tiny shard's stays and trips (60 subscribers, 3 days). A change that alters the simulation's
+#: output (its model, or the order of its draws) updates it, and the package's version with it; one that
+#: leaves the output as it was must not.
 SHARD_DIGEST = "c9fddbf1a0d3850b7c42bef8c1ebbcc48174aa2c814d1fda39893b7c382d15f7"
 
 
