@@ -364,8 +364,11 @@ _FAKERS = threading.local()
 
 
 def _faker(locale: str) -> Faker:
-    """A Faker for ``locale``, made once per thread (making one costs about 13 ms; every use re-seeds it)."""
-    fakers = _FAKERS.__dict__.setdefault("by_locale", {})
+    """A Faker for ``locale``, made once per thread and kept for the thread's life, one per locale used
+    (making one costs about 13 ms; every use re-seeds it, so no draw depends on an earlier use)."""
+    fakers = getattr(_FAKERS, "by_locale", None)
+    if fakers is None:
+        fakers = _FAKERS.by_locale = {}
     if locale not in fakers:
         fakers[locale] = Faker(locale)
     return fakers[locale]

@@ -188,6 +188,7 @@ def write_scratch(table: pa.Table, path: Path) -> int:
     about 60 % of the time of LZ4 Parquet to write and 40 % to read, at about the same size. ``*.parquet``
     (LZ4, no statistics) is for what DuckDB reads.
     """
+    _scratch_suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".arrow":
         options = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -200,10 +201,16 @@ def write_scratch(table: pa.Table, path: Path) -> int:
 
 def read_scratch(path: Path) -> pa.Table:
     """A table written by :func:`write_scratch`."""
-    if path.suffix == ".arrow":
+    if _scratch_suffix(path) == ".arrow":
         with pa.OSFile(str(path), "rb") as source:
             return pa.ipc.open_file(source).read_all()
     return pq.read_table(path)
+
+
+def _scratch_suffix(path: Path) -> str:
+    if path.suffix not in (".arrow", ".parquet"):
+        raise ValueError(f"{path}: an intermediate file is .arrow or .parquet, not {path.suffix or 'without suffix'}")
+    return path.suffix
 
 
 def dictionary_columns(table: pa.Table) -> list[str]:

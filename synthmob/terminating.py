@@ -26,7 +26,8 @@ INCOMING = pa.schema([SCRATCH.field(name) for name in ("sub", "t_ms", "kind", "c
 
 def terminating_legs(own: Path, out: Path, *, shard_size: int, threads: int = 2, memory_limit: str = "1GB") -> int:
     """Route the originating voice and SMS legs in ``own/*.parquet`` (:data:`synthmob.events.SCRATCH`
-    columns) to their callees' shards.
+    columns; a run gives it each shard's outgoing legs alone, and any other record is skipped) to their
+    callees' shards.
 
     Each routed leg is the callee's: same ``call_id``, ``t_ms`` and ``duration_s`` as the caller's, the
     callee as ``sub`` and the caller as ``counterpart`` (columns of :data:`INCOMING`).

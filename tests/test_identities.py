@@ -294,3 +294,17 @@ def test_identities_are_the_same_in_another_process():
         env={**os.environ, "PYTHONHASHSEED": hash_seed},
     )
     assert out.stdout.strip() == expected
+
+
+def test_names_are_the_same_from_any_thread_and_after_other_locales(in_threads):
+    from synthmob.identities import _names
+
+    gender = np.array(["female", "male", "male", "female"] * 25)
+    seeds = np.arange(100, dtype=np.uint64) * np.uint64(7919)
+    words = np.arange(100, dtype=np.uint64) << np.uint64(33)
+    expected = _names(gender, "de_DE", seeds, words)
+    _names(gender, "fr_FR", seeds[::-1], words)  # this thread's Fakers have drawn for others since
+    assert _names(gender, "de_DE", seeds, words) == expected
+    got = []
+    assert in_threads(lambda: got.append(_names(gender, "de_DE", seeds, words)), [()] * 4) == []
+    assert got == [expected] * 4

@@ -385,3 +385,15 @@ def test_scratch_files_read_back_as_written(tmp_path):
     assert write_scratch(table, tmp_path / "deep" / "x.arrow") == 4
     assert read_scratch(tmp_path / "deep" / "x.arrow").equals(table)
     assert pa.ipc.open_file(pa.OSFile(str(tmp_path / "deep" / "x.arrow"))).read_all().equals(table)
+
+
+def test_an_intermediate_file_of_another_kind_is_refused(tmp_path):
+    import pyarrow as pa
+
+    from synthmob.output import read_scratch, write_scratch
+
+    with pytest.raises(ValueError, match=r"x\.feather: an intermediate file is \.arrow or \.parquet, not \.feather"):
+        write_scratch(pa.table({"n": [1]}), tmp_path / "x.feather")
+    with pytest.raises(ValueError, match="not without suffix"):
+        read_scratch(tmp_path / "x")
+    assert not (tmp_path / "x.feather").exists()

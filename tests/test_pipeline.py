@@ -193,3 +193,27 @@ def test_progress_reports_every_stage_in_order_and_to_its_end(tmp_path):
         steps = [(done, total) for name, done, total in seen if name == stage]
         assert steps[0][0] == 0 and steps[-1][0] == steps[-1][1], (stage, steps)
     assert [(d, t) for s, d, t in seen if s == "shards"][-1] == (3, 3)
+
+
+def test_duckdb_is_given_each_shards_outgoing_legs_and_nothing_else(tmp_path, monkeypatch):
+    import numpy as np
+
+    from synthmob import pipeline
+    from synthmob.events import OUT, Records
+    from synthmob.output import read_scratch
+
+    seen = {}
+    real = pipeline.terminating_legs
+
+    def check(outgoing, out, **kwargs):
+        for part in sorted((outgoing.parent / "own").glob("*.arrow")):
+            own = Records.from_scratch(read_scratch(part))
+            given = Records.from_scratch(pq.read_table(outgoing / f"{part.stem}.parquet"))
+            expected = own.take(np.flatnonzero(own.direction == OUT))
+            seen[part.stem] = len(given)
+            assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(given.columns(), expected.columns()))
+        return real(outgoing, out, **kwargs)
+
+    monkeypatch.setattr(pipeline, "terminating_legs", check)
+    synthmob.generate("tiny", out=tmp_path / "run", shard_size=40, workers=1)
+    assert sorted(seen) == [f"part-{i:05d}" for i in range(3)] and all(seen.values())
