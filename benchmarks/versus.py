@@ -3,8 +3,8 @@
 Usage::
 
     python benchmarks/versus.py f365c43                     # region 10,000 x 7, 2 workers, 3 pairs
-    python benchmarks/versus.py f365c43 --subscribers 143000 --days 7 --pairs 2
-    python benchmarks/versus.py v0.1.0 city --workers 1
+    python benchmarks/versus.py f365c43 --subscribers 143000 --days 7 --pairs 3
+    python benchmarks/versus.py f365c43 configs/city.yaml --workers 1   # a file: the same one for both sides
 
 ``REV`` (a commit, tag or branch of this repository) is checked out with ``git worktree add`` into
 ``.versus/<commit>/src`` and installed into its own virtual environment beside it, once: later invocations
@@ -13,8 +13,11 @@ Python, so that its worker processes import that checkout's code, and generates 
 temporary folder with every table written. The two alternate (REV, this checkout, REV, ...), so that a
 slow spell of the shared machine falls on both; the last lines give this checkout's wall time as a ratio
 of REV's for each pair and as their median. Columns ``simulation``, ``records`` and ``writing`` are CPU
-seconds summed over shards, from each run's manifest (``run.seconds``). Remove ``.versus/`` (``git worktree
-prune`` afterwards) to free the space.
+seconds summed over shards, from each run's manifest (``run.seconds``). A scenario given as a file is read
+from this checkout by both sides; a preset name is each side's own preset. The revision's environment
+installs the library versions this one has (``pip freeze``), and the script stops if the runs' manifests
+name other versions of anything but synthmob. Remove ``.versus/`` (``git worktree prune`` afterwards) to
+free the space.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ if __name__ == "__main__":
         generate(config, out=Path(folder) / "run", workers=workers, subscribers=subscribers, days=days)
         wall = time.perf_counter() - started
         manifest = json.loads((Path(folder) / "run" / "manifest.json").read_text())
-    print(json.dumps({"wall_s": wall, "seconds": manifest["run"]["seconds"], "code": synthmob.__file__}))
+    print(json.dumps({"wall_s": wall, "seconds": manifest["run"]["seconds"], "code": synthmob.__file__,
+                      "versions": manifest["versions"]}))
 """
 
 
@@ -72,17 +76,23 @@ def prepare(commit: str) -> tuple[Path, Path]:
     source, python = home / "src", home / "venv" / "bin" / "python"
     checked_out, installed = home / "checked-out", home / "installed"
     try:
-        if not checked_out.exists():
+        if not (checked_out.exists() and source.is_dir()):
             print(f"checking out {commit[:12]} into {source} ...", file=sys.stderr)
             shutil.rmtree(source, ignore_errors=True)
             subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=True)
             subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(source), commit], cwd=ROOT, check=True)
             checked_out.touch()
-        if not installed.exists():
+        if not (installed.exists() and python.exists()):
             print(f"installing it into {home / 'venv'} (once) ...", file=sys.stderr)
             shutil.rmtree(home / "venv", ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", str(source)], check=True)
+            # The libraries this environment has, so that only synthmob's code differs between the sides.
+            pins = home / "constraints.txt"
+            frozen = subprocess.run(
+                [sys.executable, "-m", "pip", "freeze", "--exclude-editable"], check=True, capture_output=True, text=True
+            )
+            pins.write_text(frozen.stdout)
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(pins), "-e", str(source)], check=True)
             installed.touch()
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SystemExit(f"error: could not prepare {commit[:12]} in {home}: {exc}") from None
@@ -98,10 +108,27 @@ def run_once(python: Path, cwd: Path, args: argparse.Namespace) -> dict:
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         raise SystemExit(f"a run in {cwd} failed (exit status {done.returncode})")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if not Path(result["code"]).resolve().is_relative_to(cwd.resolve()):  # the checkout's own code ran
-        raise SystemExit(f"a run in {cwd} imported synthmob from {result['code']}")
+    try:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise SystemExit(f"error: a run in {cwd} printed no result; its output ended: {done.stdout[-200:]!r}") from None
+    code = Path(result["code"]).resolve()
+    own = code.is_relative_to(cwd.resolve()) and (cwd != ROOT or not code.is_relative_to(ROOT / ".versus"))
+    if not own:  # the checkout's own code must run
+        raise SystemExit(f"error: a run in {cwd} imported synthmob from {result['code']}")
     return result
+
+
+def check_versions(theirs: dict, this: dict) -> None:
+    """Stop if the two sides ran with different versions of anything but synthmob itself."""
+    differ = sorted(
+        name for name in set(theirs["versions"]) | set(this["versions"])
+        if name != "synthmob" and theirs["versions"].get(name) != this["versions"].get(name)
+    )
+    if differ:
+        raise SystemExit("error: the sides ran different libraries: " + ", ".join(
+            f"{name} {theirs['versions'].get(name)} against {this['versions'].get(name)}" for name in differ
+        ))
 
 
 def row(pair: int, side: str, result: dict) -> str:
@@ -131,6 +158,8 @@ def main() -> None:
         commit = commit_of(args.rev)
     except Refused as exc:
         parser.exit(2, f"error: {exc}\n")
+    if Path(args.config).exists():  # a file: this checkout's, for both sides (each runs in its own folder)
+        args.config = str(Path(args.config).resolve())
     source, python = prepare(commit)
     label = args.rev if len(args.rev) <= 12 else commit[:12]
     print(f"{args.config}, {args.subscribers:,} subscribers x {args.days} days, {args.workers} worker(s): "
@@ -142,6 +171,7 @@ def main() -> None:
         print(row(pair, label[:12], theirs), flush=True)
         this = run_once(Path(sys.executable), ROOT, args)
         print(row(pair, "this", this), flush=True)
+        check_versions(theirs, this)
         results.append((theirs, this))
     each = ratios(results)
     print(f"this checkout's wall time over {label}'s: " + ", ".join(f"{r:.3f}x" for r in each)

@@ -65,13 +65,26 @@ def test_versus_refuses_a_revision_that_is_not_there():
     assert done.returncode == 2, done.stderr
     assert "REV: got 'no-such-revision-anywhere'; give a commit, tag or branch of" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (SCRIPT.parents[1] / ".versus" / "no-such-revision-anywhere").exists()
 
 
-def test_versus_refuses_fewer_than_one_pair():
-    done = subprocess.run([sys.executable, str(VERSUS), "HEAD", "--pairs", "0"], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("option", ["--subscribers", "--days", "--workers", "--pairs"])
+def test_versus_refuses_a_count_below_one_before_touching_the_repository(option, tmp_path):
+    versus = SCRIPT.parents[1] / ".versus"
+    before = sorted(versus.iterdir()) if versus.exists() else None
+    done = subprocess.run(
+        [sys.executable, str(VERSUS), "no-such-revision-anywhere", option, "0"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
-    assert "--pairs must be at least 1, not 0" in done.stderr
+    assert f"{option} must be at least 1, not 0" in done.stderr and "Traceback" not in done.stderr
+    assert (sorted(versus.iterdir()) if versus.exists() else None) == before
+
+
+def test_versus_stops_when_the_sides_ran_other_libraries():
+    script = _load(VERSUS)
+    same = {"versions": {"synthmob": "0.1.0", "numpy": "2.4.6"}}
+    script.check_versions(same, {"versions": {"synthmob": "0.2.0", "numpy": "2.4.6"}})  # synthmob may differ
+    with pytest.raises(SystemExit, match="error: the sides ran different libraries: numpy 2.4.6 against 2.5.0"):
+        script.check_versions(same, {"versions": {"synthmob": "0.2.0", "numpy": "2.5.0"}})
 
 
 def test_versus_gives_this_checkouts_time_over_the_revisions_per_pair():
@@ -94,15 +107,25 @@ def test_versus_makes_again_what_an_interrupted_invocation_left(tmp_path, monkey
         calls.append(command[:4] if command[0] == "git" else command[1:3])
         if command[:3] == ["git", "worktree", "add"]:
             assert not (home / "src").exists()  # the leftover is gone first
-        return subprocess.CompletedProcess(command, 0)
+            (home / "src").mkdir()
+        if command[1:3] == ["-m", "venv"]:
+            (home / "venv" / "bin").mkdir(parents=True)
+            (home / "venv" / "bin" / "python").write_text("")
+        return subprocess.CompletedProcess(command, 0, stdout="numpy==2.4.6\n")
 
     monkeypatch.setattr(script.subprocess, "run", run)
     source, python = script.prepare("abc123")
     assert source == home / "src" and python == home / "venv" / "bin" / "python"
-    assert calls == [["git", "worktree", "prune"], ["git", "worktree", "add", "--detach"], ["-m", "venv"], ["-m", "pip"]]
+    assert calls == [
+        ["git", "worktree", "prune"], ["git", "worktree", "add", "--detach"], ["-m", "venv"], ["-m", "pip"], ["-m", "pip"]
+    ]
+    assert (home / "constraints.txt").read_text() == "numpy==2.4.6\n"  # this environment's libraries
     calls.clear()
     script.prepare("abc123")  # both steps done: nothing to do
     assert calls == []
+    (home / "venv" / "bin" / "python").unlink()  # the environment removed since: made again
+    script.prepare("abc123")
+    assert calls == [["-m", "venv"], ["-m", "pip"], ["-m", "pip"]]
 
 
 def test_versus_reports_a_failed_install_in_one_line(tmp_path, monkeypatch):
