@@ -226,7 +226,7 @@ def _pool(workers: int, **kwargs: Any) -> Iterator[cf.ProcessPoolExecutor]:
         # An error or Ctrl-C: do not wait for queued calls; stop the workers now. The table of processes is
         # read after the shutdown (which empties the pool's reference to it, not the table): another thread
         # (the route tables' submitter) may have started one until then, and none can start after (CPython
-        # 3.9-3.13 start processes in submit() under the lock that shutdown() takes).
+        # 3.11, checked: processes start in submit() under the lock that shutdown() takes).
         table = getattr(pool, "_processes", None)  # the same dict even while empty
         pool.shutdown(wait=False, cancel_futures=True)
         processes = list(table.values()) if table is not None else []
