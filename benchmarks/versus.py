@@ -91,7 +91,10 @@ def prepare(commit: str) -> tuple[Path, Path]:
             frozen = subprocess.run(
                 [sys.executable, "-m", "pip", "freeze", "--exclude-editable"], check=True, capture_output=True, text=True
             )
-            pins.write_text(frozen.stdout)
+            # (synthmob itself is left out: this checkout may be installed other than editable.)
+            pins.write_text("".join(
+                line + "\n" for line in frozen.stdout.splitlines() if not line.lower().startswith("synthmob")
+            ))
             subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(pins), "-e", str(source)], check=True)
             installed.touch()
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -107,7 +110,7 @@ def run_once(python: Path, cwd: Path, args: argparse.Namespace) -> dict:
     )
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
-        raise SystemExit(f"a run in {cwd} failed (exit status {done.returncode})")
+        raise SystemExit(f"error: a run in {cwd} failed (exit status {done.returncode})")
     try:
         result = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):

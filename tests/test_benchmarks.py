@@ -111,7 +111,7 @@ def test_versus_makes_again_what_an_interrupted_invocation_left(tmp_path, monkey
         if command[1:3] == ["-m", "venv"]:
             (home / "venv" / "bin").mkdir(parents=True)
             (home / "venv" / "bin" / "python").write_text("")
-        return subprocess.CompletedProcess(command, 0, stdout="numpy==2.4.6\n")
+        return subprocess.CompletedProcess(command, 0, stdout="numpy==2.4.6\nsynthmob==0.2.0\n")
 
     monkeypatch.setattr(script.subprocess, "run", run)
     source, python = script.prepare("abc123")
@@ -119,7 +119,7 @@ def test_versus_makes_again_what_an_interrupted_invocation_left(tmp_path, monkey
     assert calls == [
         ["git", "worktree", "prune"], ["git", "worktree", "add", "--detach"], ["-m", "venv"], ["-m", "pip"], ["-m", "pip"]
     ]
-    assert (home / "constraints.txt").read_text() == "numpy==2.4.6\n"  # this environment's libraries
+    assert (home / "constraints.txt").read_text() == "numpy==2.4.6\n"  # this environment's libraries, not synthmob
     calls.clear()
     script.prepare("abc123")  # both steps done: nothing to do
     assert calls == []
