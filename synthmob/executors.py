@@ -274,6 +274,12 @@ class _Dask:
             "distributed.admin.system-monitor.interval": "2s",
             # Nannies also set MALLOC_TRIM_THRESHOLD_ in their workers; :func:`keep_freed_memory`, called by
             # every worker on its first shard, overrides it there.
+            #
+            # A Dask worker runs its tasks in a thread, and glibc gives each thread its own arena, built of
+            # 64 MB heaps that it unmaps again as they empty, whatever the thresholds: the records' arrays
+            # are then faulted in afresh, as in a process without keep_freed_memory. One arena for the
+            # process serves the task thread as the main thread of a pool worker is served.
+            "distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": 1,
         }
         with dask.config.set(quiet):
             self._cluster = distributed.LocalCluster(

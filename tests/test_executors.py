@@ -267,6 +267,21 @@ def test_pool_and_dask_workers_keep_freed_memory(tmp_path):
             assert list(workers.results(_worker_kept, [(i,) for i in range(4)])) == [True] * 4
 
 
+@pytest.mark.slow
+def test_a_local_dask_cluster_gives_its_workers_one_malloc_arena(tmp_path, monkeypatch):
+    """Tasks run in a worker's thread: its workers are started with MALLOC_ARENA_MAX=1, and the rest of the
+    nannies' environment (such as OMP_NUM_THREADS) is kept."""
+    pytest.importorskip("distributed")
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    with executor(workers=2, scheduler="local") as cluster, cluster.send(_Staged(tmp_path), tasks=2) as workers:
+        seen = list(workers.results(_worker_environment, [(i,) for i in range(2)]))
+    assert seen == [("1", "1")] * 2
+
+
+def _worker_environment(job, index):
+    return os.environ.get("MALLOC_ARENA_MAX"), os.environ.get("OMP_NUM_THREADS")
+
+
 class _Staged:
     def __init__(self, staging):
         self.staging = staging
