@@ -11,7 +11,7 @@ a trip reads its duration and route from those tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +95,8 @@ class Routes:
     """All-pairs shortest-time tables for one mode.
 
     ``time_s[i, j]`` is the fastest travel time from cell i to cell j; ``predecessor[i, j]`` is the cell
-    before j on that path (-1 on the diagonal). Along a shortest path from i, ``time_s[i, k]`` is the time
+    before j on that path (-1 on the diagonal). A mode computed only within a reach (see
+    :func:`start_all_pairs`) has ``inf`` and -9999 for some pairs beyond it. Along a shortest path from i, ``time_s[i, k]`` is the time
     at which cell k's reference point is passed.
     """
 
@@ -184,7 +185,7 @@ def build_graph(
 
 def all_pairs(
     graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500,
-    folder: Path | None = None,
+    folder: Path | None = None, reach_m: Mapping[str, float] | None = None,
 ) -> dict[str, Routes]:
     """Shortest-time tables for every mode, from the graph's ``time_<mode>_s`` edge weights.
 
@@ -192,14 +193,15 @@ def all_pairs(
     (below that, starting the workers costs more than they save: ``city``'s 738 cells take 0.3 s), each
     mode's sources are cut into ``parts`` blocks computed by the executor; a source's row does not depend
     on the others, so the tables are the same. With a ``folder``, the tables are saved there and come back
-    memory-mapped (see :func:`start_all_pairs`).
+    memory-mapped (see :func:`start_all_pairs`, also for ``reach_m``).
     """
-    return start_all_pairs(graph, executor=executor, parts=parts, min_cells=min_cells, folder=folder)()
+    return start_all_pairs(graph, executor=executor, parts=parts, min_cells=min_cells, folder=folder,
+                           reach_m=reach_m)()
 
 
 def start_all_pairs(
     graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500,
-    folder: Path | None = None,
+    folder: Path | None = None, reach_m: Mapping[str, float] | None = None,
 ) -> Callable[[], dict[str, Routes]]:
     """:func:`all_pairs`, started: the blocks are submitted to ``executor`` now, and the function returned
     waits for them and joins the tables, so the caller can do other work meanwhile. Without an executor (or
@@ -209,8 +211,16 @@ def start_all_pairs(
     which the caller need not wait for. With a ``folder``, each block writes its rows straight into the
     tables' files there (as :meth:`Routes.to_files` would save them) and the tables come back memory-mapped,
     so that hundreds of MB are neither sent back from the workers nor written again.
+
+    ``reach_m`` gives modes that are only ever taken between cells less than so many metres apart in a
+    straight line (walking): their tables are exact for every such pair (and along its path), and may hold
+    ``inf`` beyond. Dijkstra then stops at twice the time the reach takes at the graph's slowest speed of
+    the mode; a source row that leaves a pair within reach unreached is computed again in full. On
+    ``region`` this makes the walking table a quarter of the cost of the others.
     """
     n = graph.number_of_nodes()
+    xy = (np.array([graph.nodes[i]["x_m"] for i in range(n)]), np.array([graph.nodes[i]["y_m"] for i in range(n)])) \
+        if reach_m else None
     edges = np.array([(u, v) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
     matrices = {}
     for mode in MODES:
@@ -220,10 +230,11 @@ def start_all_pairs(
         if count != 1:  # pragma: no cover - a Voronoi tiling of a rectangle is always connected
             raise RuntimeError(f"the cell graph has {count} separate parts; it must be connected")
         matrices[mode] = matrix
+    reach = {mode: _Reach.of(matrices[mode], edges, xy, metres) for mode, metres in (reach_m or {}).items()}
     if executor is None or n < min_cells:
 
         def compute() -> dict[str, Routes]:
-            routes = {mode: Routes(*_shortest(matrix, 0, n)) for mode, matrix in matrices.items()}
+            routes = {mode: Routes(*_shortest(matrix, 0, n, reach=reach.get(mode))) for mode, matrix in matrices.items()}
             return routes if folder is None else {mode: r.to_files(folder, mode) for mode, r in routes.items()}
 
         return compute
@@ -236,7 +247,7 @@ def start_all_pairs(
         try:
             for mode, matrix in matrices.items():
                 blocks[mode] = [
-                    executor.submit(_shortest, matrix, int(lo), int(hi), files[mode])
+                    executor.submit(_shortest, matrix, int(lo), int(hi), files[mode], reach=reach.get(mode))
                     for lo, hi in zip(bounds[:-1], bounds[1:])
                 ]
         except BaseException as exc:  # raised to the caller by join()
@@ -295,12 +306,48 @@ def _reserve(path: str) -> None:
             # a filesystem without fallocate: the blocks are allocated as they are written
 
 
+@dataclass(frozen=True)
+class _Reach:
+    """Which pairs a mode's table must hold: those less than ``metres`` apart; Dijkstra stops at ``limit_s``."""
+
+    metres: float
+    limit_s: float
+    x_m: np.ndarray
+    y_m: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: csr_array, edges: np.ndarray, xy: tuple[np.ndarray, np.ndarray], metres: float) -> "_Reach":
+        x, y = xy
+        length = np.hypot(x[edges[:, 0]] - x[edges[:, 1]], y[edges[:, 0]] - y[edges[:, 1]])
+        weight = matrix[edges[:, 0], edges[:, 1]]
+        slowest = float(np.max(weight / np.maximum(length, 1e-9))) if len(edges) else 0.0  # s per straight metre
+        return cls(float(metres), 2.0 * metres * slowest, x, y)
+
+    def missed(self, lo: int, time_s: np.ndarray) -> np.ndarray:
+        """Rows (from ``lo``) of ``time_s`` that leave a pair within reach unreached."""
+        missed = []
+        for first in range(0, len(time_s), 256):  # 256 rows at a time: a few MB, not the whole block's
+            rows = np.arange(lo + first, lo + min(first + 256, len(time_s)))
+            dx, dy = self.x_m[rows, None] - self.x_m[None, :], self.y_m[rows, None] - self.y_m[None, :]
+            unreached = (np.hypot(dx, dy) < self.metres) & np.isinf(time_s[rows - lo])
+            missed.append(rows[unreached.any(axis=1)] - lo)
+        return np.concatenate(missed) if missed else np.zeros(0, np.int64)
+
+
 def _shortest(
-    matrix: csr_array, lo: int, hi: int, files: tuple[str, str] | None = None
+    matrix: csr_array, lo: int, hi: int, files: tuple[str, str] | None = None, *, reach: _Reach | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows ``lo`` to ``hi`` of the shortest-time and predecessor tables of an undirected graph: returned,
-    or written into the tables' ``files`` (from :func:`_create_files`)."""
-    time_s, pred = dijkstra(matrix, directed=False, indices=np.arange(lo, hi), return_predecessors=True)
+    or written into the tables' ``files`` (from :func:`_create_files`). With a ``reach``, exact for the pairs
+    within it (see :func:`start_all_pairs`)."""
+    indices = np.arange(lo, hi)
+    if reach is None:
+        time_s, pred = dijkstra(matrix, directed=False, indices=indices, return_predecessors=True)
+    else:
+        time_s, pred = dijkstra(matrix, directed=False, indices=indices, return_predecessors=True, limit=reach.limit_s)
+        again = reach.missed(lo, time_s)
+        if len(again):
+            time_s[again], pred[again] = dijkstra(matrix, directed=False, indices=indices[again], return_predecessors=True)
     if files is None:
         return time_s.astype(np.float32), pred.astype(np.int32)
     for path, rows in zip(files, (time_s, pred)):

@@ -218,4 +218,6 @@ def start_world(
         lat=lat,
         lon=lon,
     )
-    return PendingWorld(layout, start_all_pairs(graph, executor=executor, parts=parts, folder=folder))
+    # Walking is only chosen for trips shorter than walk_max_km (see synthmob.behaviour.choose_mode).
+    walk_reach = {"walk": config.travel.walk_max_km * 1000.0}
+    return PendingWorld(layout, start_all_pairs(graph, executor=executor, parts=parts, folder=folder, reach_m=walk_reach))

@@ -117,10 +117,15 @@ def test_time_table_symmetric_with_zero_diagonal(world, mode):
     t = world.routes[mode].time_s
     assert t.dtype == np.float32 and t.shape == (world.n_cells, world.n_cells)
     assert np.all(np.diag(t) == 0)
-    assert np.all(np.isfinite(t))
+    if mode == "walk":  # computed within walk_max_km only (see test_a_reach_keeps_every_pair_within_it_exact)
+        x, y = world.x_m, world.y_m
+        assert np.isfinite(t[np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]) < _walk_reach(world)["walk"]]).all()
+    else:
+        assert np.all(np.isfinite(t))
     off = ~np.eye(world.n_cells, dtype=bool)
     assert np.all(t[off] > 0)
-    np.testing.assert_allclose(t, t.T, rtol=1e-6)
+    both = np.isfinite(t) & np.isfinite(t.T)
+    np.testing.assert_allclose(t[both], t.T[both], rtol=1e-6)
     p = world.routes[mode].predecessor
     assert np.all(np.diag(p) < 0)
 
@@ -145,8 +150,8 @@ def test_paths_follow_edges_and_add_up(data, tiny_world, city_world):
     mode = data.draw(st.sampled_from(MODES))
     n = world.n_cells
     src = data.draw(st.integers(0, n - 1))
-    dst = data.draw(st.integers(0, n - 1))
     routes = world.routes[mode]
+    dst = data.draw(st.sampled_from(np.flatnonzero(np.isfinite(routes.time_s[src])).tolist()))  # walk: within reach
     path = routes.path(src, dst)
     assert path[0] == src and path[-1] == dst
     assert len(set(path.tolist())) == len(path)  # no cycles
@@ -177,11 +182,51 @@ def test_all_pairs_on_a_known_graph():
     assert isinstance(r, Routes)
 
 
+def _walk_reach(world):
+    return {"walk": world.config.travel.walk_max_km * 1000.0}
+
+
+def test_a_reach_keeps_every_pair_within_it_exact(city_world):
+    """The world's walking table is exact between cells closer than walk_max_km (and on their paths), and
+    the other modes are untouched: against tables computed in full."""
+    full = all_pairs(city_world.graph)
+    x, y = city_world.x_m, city_world.y_m
+    near = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]) < _walk_reach(city_world)["walk"]
+    for mode in ("car", "transit"):
+        np.testing.assert_array_equal(city_world.routes[mode].time_s, full[mode].time_s)
+        np.testing.assert_array_equal(city_world.routes[mode].predecessor, full[mode].predecessor)
+    walk = city_world.routes["walk"]
+    np.testing.assert_array_equal(walk.time_s[near], full["walk"].time_s[near])
+    np.testing.assert_array_equal(walk.predecessor[near], full["walk"].predecessor[near])
+    finite = np.isfinite(walk.time_s)
+    assert finite[near].all() and not finite.all()  # some pairs beyond the reach were left out
+    np.testing.assert_array_equal(walk.time_s[finite], full["walk"].time_s[finite])  # what is there is exact
+    for src, dst in np.argwhere(near)[:: max(1, int(near.sum()) // 200)]:
+        assert walk.path(src, dst).tolist() == full["walk"].path(src, dst).tolist()
+
+
+def test_a_pair_within_reach_but_far_along_the_graph_is_computed_in_full():
+    """A ring of 12 cells 1 km apart: the two ends of the open ring are 1 km apart in a straight line but
+    11 km along it, past where Dijkstra stops, so their rows are computed again without the limit."""
+    n = 12
+    angle = 2 * np.pi * np.arange(n) / n
+    radius = 1000.0 / (2 * np.sin(np.pi / n))
+    g = nx.Graph()
+    g.add_nodes_from((i, {"x_m": radius * np.cos(a), "y_m": radius * np.sin(a)}) for i, a in enumerate(angle))
+    for i in range(n - 1):
+        g.add_edge(i, i + 1, distance_m=1000.0, **{f"time_{m}_s": 1000.0 for m in MODES})
+    reached = all_pairs(g, reach_m={"walk": 1500.0})["walk"]
+    assert reached.time_s[0, n - 1] == reached.time_s[n - 1, 0] == pytest.approx(11_000.0, rel=1e-6)
+    assert reached.path(0, n - 1).tolist() == list(range(n))
+    assert np.isfinite(reached.time_s[0]).all()  # the row computed again is whole
+    assert np.isinf(reached.time_s[n // 2, 0])  # a cell whose neighbours within reach are near along the ring
+
+
 @pytest.mark.parametrize("parts", [2, 3, 7])
 def test_all_pairs_in_blocks_is_the_same(city_world, parts):
     """Sources cut into blocks computed by an executor give the same tables as one call."""
     with ThreadPoolExecutor(2) as pool:
-        blocks = all_pairs(city_world.graph, executor=pool, parts=parts, min_cells=0)
+        blocks = all_pairs(city_world.graph, executor=pool, parts=parts, min_cells=0, reach_m=_walk_reach(city_world))
     for mode in MODES:
         np.testing.assert_array_equal(blocks[mode].time_s, city_world.routes[mode].time_s)
         np.testing.assert_array_equal(blocks[mode].predecessor, city_world.routes[mode].predecessor)
@@ -199,7 +244,7 @@ def test_started_tables_are_computed_meanwhile_and_joined_when_asked(city_world)
             return super().submit(*args, **kwargs)
 
     with Slow(1) as pool:
-        join = start_all_pairs(city_world.graph, executor=pool, parts=1, min_cells=0)
+        join = start_all_pairs(city_world.graph, executor=pool, parts=1, min_cells=0, reach_m=_walk_reach(city_world))
         assert submitted == []  # returned while the first submission still waits
         release.set()
         routes = join()
@@ -225,7 +270,8 @@ def test_tables_written_into_a_folder_are_mapped_and_the_same(city_world, tmp_pa
     """With a folder, blocks write their rows into the files (from worker processes too) and the tables come
     back memory-mapped from there, as :meth:`Routes.to_files` would have saved them."""
     with local_processes(workers) as pool:
-        routes = all_pairs(city_world.graph, executor=pool, parts=3, min_cells=0, folder=tmp_path / "routes")
+        routes = all_pairs(city_world.graph, executor=pool, parts=3, min_cells=0, folder=tmp_path / "routes",
+                           reach_m=_walk_reach(city_world))
     for mode in MODES:
         assert routes[mode].files == tuple(str(tmp_path / "routes" / f"{mode}-{t}.npy") for t in ("time_s", "predecessor"))
         copy = pickle.loads(pickle.dumps(routes[mode]))
