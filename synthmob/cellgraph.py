@@ -95,9 +95,9 @@ class Routes:
     """All-pairs shortest-time tables for one mode.
 
     ``time_s[i, j]`` is the fastest travel time from cell i to cell j; ``predecessor[i, j]`` is the cell
-    before j on that path (-1 on the diagonal). A mode computed only within a reach (see
-    :func:`start_all_pairs`) has ``inf`` and -9999 for some pairs beyond it. Along a shortest path from i, ``time_s[i, k]`` is the time
-    at which cell k's reference point is passed.
+    before j on that path (-1 on the diagonal). Along a shortest path from i, ``time_s[i, k]`` is the time
+    at which cell k's reference point is passed. A mode computed only within a reach (see
+    :func:`start_all_pairs`) has ``inf`` and -9999 for some pairs beyond it.
     """
 
     time_s: np.ndarray  # float32 (n, n)
@@ -216,7 +216,7 @@ def start_all_pairs(
     straight line (walking): their tables are exact for every such pair (and along its path), and may hold
     ``inf`` beyond. Dijkstra then stops at twice the time the reach takes at the graph's slowest speed of
     the mode; a source row that leaves a pair within reach unreached is computed again in full. On
-    ``region`` this makes the walking table a quarter of the cost of the others.
+    ``region`` the walking table then costs about a quarter of each of the others (0.4 s against 1.4 s).
     """
     n = graph.number_of_nodes()
     xy = (np.array([graph.nodes[i]["x_m"] for i in range(n)]), np.array([graph.nodes[i]["y_m"] for i in range(n)])) \
