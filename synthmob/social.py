@@ -18,6 +18,7 @@ shard.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import networkx as nx
@@ -155,10 +156,13 @@ def social_network(population: Population, world: World, cfg: Events, *, rng: np
         tie(i, j if j < i else j + 1)
 
     # Ties in the order a networkx graph lists them: by the lower end, then in the order they were made.
-    pairs = [(i, j) for i in range(n) for j in adj[i] if j > i]
-    edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
-    strengths = rng.lognormal(0.0, 1.0, len(edges))
-    return SocialNetwork(n, edges[:, 0], edges[:, 1], strengths)
+    # Every end of every tie at once (a dict's keys come in the order they were added), then the lower ends.
+    sizes = np.fromiter(map(len, adj), np.int64, count=n)
+    other = np.fromiter(itertools.chain.from_iterable(adj), np.int64, count=int(sizes.sum()))
+    end = np.repeat(np.arange(n, dtype=np.int64), sizes)
+    lower = other > end
+    strengths = rng.lognormal(0.0, 1.0, int(lower.sum()))
+    return SocialNetwork(n, end[lower], other[lower], strengths)
 
 
 def build_social_network(population: Population, world: World, cfg: Events, *, rng: np.random.Generator) -> nx.Graph:

@@ -313,3 +313,20 @@ def test_the_arrays_and_the_graph_are_one_network(city_scenario, city_world, cit
 def test_contacts_of_a_graph_without_weights_treat_every_tie_as_one():
     c = contacts(nx.path_graph(4))
     np.testing.assert_allclose(c.keys, [1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
+
+
+#: sha256 of the city network's ends and strengths (SUBSCRIBERS subscribers): pins the order of the ties
+#: (by the lower end, then in the order they were made), which the contacts file and every counterpart
+#: pick follow. Change it only with a change of output (and of the package version).
+NETWORK_DIGEST = "7772bf15cc9a1a3a52311823326b91c273b65f0743f85e018f768b07ecf77568"
+
+
+def test_the_network_of_a_known_population_is_unchanged(city_scenario, city_world, city_population):
+    import hashlib
+
+    net = social_network(city_population, city_world, city_scenario.events, rng=np.random.default_rng(2))
+    assert np.all(net.a < net.b) and np.all(np.diff(net.a) >= 0)
+    digest = hashlib.sha256()
+    for column in (net.a, net.b, net.weight):
+        digest.update(np.ascontiguousarray(column).tobytes())
+    assert digest.hexdigest() == NETWORK_DIGEST
