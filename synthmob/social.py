@@ -125,13 +125,16 @@ def social_network(population: Population, world: World, cfg: Events, *, rng: np
         offset = (rng.random(len(members)) * counts[picked_cell]).astype(np.int64)
         targets[members] = order[starts[picked_cell] + offset]
     keep = targets != spatial
-    adj: list[dict[int, None]] = [{} for _ in range(n)]
+    # Each subscriber's contacts as a dict (ordered, no repeats), filled as if the spatial ties were made one
+    # after the other: a subscriber's ends of ties, in the order the ties were drawn.
+    i, j = spatial[keep], targets[keep]
+    end, other = np.concatenate([i, j]), np.concatenate([j, i])
+    step = np.concatenate([np.arange(len(i)), np.arange(len(i))])
+    flat = other[np.lexsort((step, end))].tolist()
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(end, minlength=n))]).tolist()
+    adj: list[dict[int, None]] = [dict.fromkeys(flat[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
     def tie(i: int, j: int) -> None:
-        adj[i][j] = None
-        adj[j][i] = None
-
-    for i, j in zip(spatial[keep].tolist(), targets[keep].tolist()):
         adj[i][j] = None
         adj[j][i] = None
 
