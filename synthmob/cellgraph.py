@@ -329,7 +329,8 @@ class _Reach:
         for first in range(0, len(time_s), 256):  # 256 rows at a time: a few MB, not the whole block's
             rows = np.arange(lo + first, lo + min(first + 256, len(time_s)))
             dx, dy = self.x_m[rows, None] - self.x_m[None, :], self.y_m[rows, None] - self.y_m[None, :]
-            unreached = (np.hypot(dx, dy) < self.metres) & np.isinf(time_s[rows - lo])
+            # A hair beyond the reach too: a caller's own distance (math.hypot) may round the other way.
+            unreached = (np.hypot(dx, dy) <= self.metres * (1 + 1e-9)) & np.isinf(time_s[rows - lo])
             missed.append(rows[unreached.any(axis=1)] - lo)
         return np.concatenate(missed) if missed else np.zeros(0, np.int64)
 

@@ -222,6 +222,22 @@ def test_a_pair_within_reach_but_far_along_the_graph_is_computed_in_full():
     assert np.isinf(reached.time_s[n // 2, 0])  # a cell whose neighbours within reach are near along the ring
 
 
+def test_a_pair_exactly_at_the_reach_is_kept():
+    """A caller decides "within reach" with its own arithmetic; a pair at the reach itself, to the last bit,
+    is kept too, so that a rounding the other way never meets a missing route."""
+    n = 12
+    angle = 2 * np.pi * np.arange(n) / n
+    radius = 1000.0 / (2 * np.sin(np.pi / n))
+    x, y = radius * np.cos(angle), radius * np.sin(angle)
+    g = nx.Graph()
+    g.add_nodes_from((i, {"x_m": x[i], "y_m": y[i]}) for i in range(n))
+    for i in range(n - 1):
+        g.add_edge(i, i + 1, distance_m=1000.0, **{f"time_{m}_s": 1000.0 for m in MODES})
+    reach = float(np.hypot(x[0] - x[n - 1], y[0] - y[n - 1]))  # the open ring's two ends, exactly
+    reached = all_pairs(g, reach_m={"walk": reach})["walk"]
+    assert np.isfinite(reached.time_s[0, n - 1]) and np.isfinite(reached.time_s[n - 1, 0])
+
+
 @pytest.mark.parametrize("parts", [2, 3, 7])
 def test_all_pairs_in_blocks_is_the_same(city_world, parts):
     """Sources cut into blocks computed by an executor give the same tables as one call."""
