@@ -18,13 +18,11 @@ shard.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import pyarrow as pa
-from scipy.sparse import coo_array
 
 from synthmob import schema
 from synthmob.population import Population
@@ -68,7 +66,8 @@ class Contacts:
 
 @dataclass(frozen=True)
 class SocialNetwork:
-    """The ties of a social network as arrays: tie k joins ``a[k] < b[k]`` with strength ``weight[k]``."""
+    """The ties of a social network as arrays: tie k joins ``a[k] < b[k]`` with strength ``weight[k]``; no pair
+    is tied twice."""
 
     n: int
     a: np.ndarray  # int64
@@ -90,10 +89,13 @@ class SocialNetwork:
 
 
 def social_network(population: Population, world: World, cfg: Events, *, rng: np.random.Generator) -> SocialNetwork:
-    """The social network of ``population`` (subscribers by index), as arrays of ties.
+    """The social network of ``population`` (subscribers by index), as arrays of ties sorted by (a, b).
 
-    Ties are kept in a list of insertion-ordered sets, one per subscriber (what a networkx graph keeps,
-    without its cost per tie), so that a friend of a friend is drawn from the ties made so far in order.
+    Each subscriber draws about half their degree as stubs. A share ``triadic_closure`` of the stubs close
+    a triangle: the subscriber ties to a friend of a friend, both drawn uniformly among the ties the other
+    stubs made by distance. Then anyone left without a contact gets one, anyone at random. A tie drawn
+    twice is kept once. Every step works on arrays of ties, without a Python object per tie, so that a
+    network of millions of subscribers takes seconds.
     """
     n = len(population)
     if n < 2:
@@ -124,48 +126,49 @@ def social_network(population: Population, world: World, cfg: Events, *, rng: np
         picked_cell = np.minimum(picked_cell, world.n_cells - 1)
         offset = (rng.random(len(members)) * counts[picked_cell]).astype(np.int64)
         targets[members] = order[starts[picked_cell] + offset]
-    keep = targets != spatial
-    # Each subscriber's contacts as a dict (ordered, no repeats), filled as if the spatial ties were made one
-    # after the other: a subscriber's ends of ties, in the order the ties were drawn.
-    i, j = spatial[keep], targets[keep]
-    end, other = np.concatenate([i, j]), np.concatenate([j, i])
-    step = np.concatenate([np.arange(len(i)), np.arange(len(i))])
-    flat = other[np.lexsort((step, end))].tolist()
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(end, minlength=n))]).tolist()
-    adj: list[dict[int, None]] = [dict.fromkeys(flat[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    ties = _ties(spatial, targets, n)
 
-    def tie(i: int, j: int) -> None:
-        adj[i][j] = None
-        adj[j][i] = None
-
-    # Triadic closure: a friend of a friend (or, with no such friend yet, anyone nearby as above).
+    # Triadic closure: a friend of a friend, among the spatial ties (dropped for whoever has none).
+    indptr, indices = _neighbours(ties, n)
     closers = owner[closing]
     u1, u2 = rng.random(len(closers)), rng.random(len(closers))
-    for i, x, y in zip(closers.tolist(), u1.tolist(), u2.tolist()):
-        friends = adj[i]
-        if not friends:
-            continue
-        j = list(friends)[int(x * len(friends))]
-        second = adj[j]
-        k = list(second)[int(y * len(second))]
-        if k != i:
-            friends[k] = None
-            adj[k][i] = None
+    friends = np.diff(indptr)
+    known = friends[closers] > 0
+    closers, u1, u2 = closers[known], u1[known], u2[known]
+    friend = indices[indptr[closers] + np.minimum((u1 * friends[closers]).astype(np.int64), friends[closers] - 1)]
+    other = indices[indptr[friend] + np.minimum((u2 * friends[friend]).astype(np.int64), friends[friend] - 1)]
+    ties = _distinct(np.concatenate([ties, _ties(closers, other, n)]))
 
     # Nobody is left without a contact.
-    lonely = [i for i in range(n) if not adj[i]]
-    for i, u in zip(lonely, rng.random(len(lonely)).tolist()):
-        j = int(u * (n - 1))
-        tie(i, j if j < i else j + 1)
+    lonely = np.flatnonzero(np.bincount(np.concatenate([ties // n, ties % n]), minlength=n) == 0)
+    anyone = (rng.random(len(lonely)) * (n - 1)).astype(np.int64)
+    ties = _distinct(np.concatenate([ties, _ties(lonely, anyone + (anyone >= lonely), n)]))
 
-    # Ties in the order a networkx graph lists them: by the lower end, then in the order they were made.
-    # Every end of every tie at once (a dict's keys come in the order they were added), then the lower ends.
-    sizes = np.fromiter(map(len, adj), np.int64, count=n)
-    other = np.fromiter(itertools.chain.from_iterable(adj), np.int64, count=int(sizes.sum()))
-    end = np.repeat(np.arange(n, dtype=np.int64), sizes)
-    lower = other > end
-    strengths = rng.lognormal(0.0, 1.0, int(lower.sum()))
-    return SocialNetwork(n, end[lower], other[lower], strengths)
+    return SocialNetwork(n, ties // n, ties % n, rng.lognormal(0.0, 1.0, len(ties)))
+
+
+def _ties(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """The distinct ties among pairs (``i``, ``j``) of subscribers, self-pairs left out, as sorted keys
+    ``a * n + b`` with ``a < b`` (``n`` is at most 10^8, so a key fits an int64)."""
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    apart = i != j
+    i, j = i[apart], j[apart]
+    return _distinct(np.minimum(i, j) * n + np.maximum(i, j))
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of ``keys``, sorted: a sort and a comparison of neighbours, several times faster on
+    millions of keys than ``np.unique`` (which hashes integers since numpy 2.3)."""
+    keys = np.sort(keys)
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
+
+
+def _neighbours(ties: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Compressed adjacency (``indptr``, ``indices``) of the ties in sorted keys: each subscriber's
+    contacts in increasing order."""
+    a, b = ties // n, ties % n
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n) + np.bincount(b, minlength=n))])
+    return indptr, np.sort(np.concatenate([ties, b * n + a])) % n  # each tie from both ends, by (end, contact)
 
 
 def build_social_network(population: Population, world: World, cfg: Events, *, rng: np.random.Generator) -> nx.Graph:
@@ -179,27 +182,26 @@ def contacts(network: SocialNetwork | nx.Graph) -> Contacts:
     if isinstance(network, nx.Graph):
         network = SocialNetwork.from_graph(network)
     n = network.n
-    rows = np.concatenate([network.a, network.b])
-    cols = np.concatenate([network.b, network.a])
-    matrix = coo_array((np.concatenate([network.weight, network.weight]), (rows, cols)), shape=(n, n)).tocsr()
-    matrix.sum_duplicates()  # sorted column indices in each row
-    indptr = matrix.indptr.astype(np.int64)
-    weights = matrix.data.astype(np.float64)
-    row = np.repeat(np.arange(n), np.diff(indptr))
+    rows = np.concatenate([network.a, network.b]).astype(np.int64)
+    cols = np.concatenate([network.b, network.a]).astype(np.int64)
+    order = np.argsort(rows * n + cols)  # by (subscriber, contact): the ties are distinct, so is each key
+    row, indices = rows[order], cols[order]
+    weights = np.concatenate([network.weight, network.weight]).astype(np.float64)[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]).astype(np.int64)
     totals = np.bincount(row, weights, minlength=n)
     running = np.cumsum(weights)
     before = np.concatenate([[0.0], running])[indptr[:-1]]
     share = np.minimum((running - before[row]) / totals[row], 1.0)
     share[indptr[1:][np.diff(indptr) > 0] - 1] = 1.0  # each row ends exactly at 1
-    return Contacts(indptr=indptr, indices=matrix.indices.astype(np.int64), keys=row + share)
+    return Contacts(indptr=indptr, indices=indices, keys=row + share)
 
 
 def edges_table(network: SocialNetwork | nx.Graph) -> pa.Table:
     """The ``contacts`` table: one row per tie (a < b) with its strength."""
     if isinstance(network, nx.Graph):
         network = SocialNetwork.from_graph(network)
-    order = np.lexsort((network.b, network.a))
-    return pa.table(
-        {"subscriber_a": network.a[order], "subscriber_b": network.b[order], "weight": network.weight[order]},
-        schema=schema.CONTACTS,
-    )
+    a, b, weight = network.a, network.b, network.weight
+    if len(a) > 1 and not np.all((a[1:] > a[:-1]) | ((a[1:] == a[:-1]) & (b[1:] > b[:-1]))):
+        order = np.lexsort((b, a))  # from a graph; social_network's ties come sorted
+        a, b, weight = a[order], b[order], weight[order]
+    return pa.table({"subscriber_a": a, "subscriber_b": b, "weight": weight}, schema=schema.CONTACTS)

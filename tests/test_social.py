@@ -5,12 +5,23 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import synthmob
 from synthmob import schema
 from synthmob.pipeline import build_population, streams
 from synthmob.scenario import Events, load_scenario
-from synthmob.social import SocialNetwork, build_social_network, contacts, edges_table, social_network
+from synthmob.social import (
+    SocialNetwork,
+    _distinct,
+    _neighbours,
+    _ties,
+    build_social_network,
+    contacts,
+    edges_table,
+    social_network,
+)
 from synthmob.world import build_world
 
 SUBSCRIBERS = 4000
@@ -315,18 +326,66 @@ def test_contacts_of_a_graph_without_weights_treat_every_tie_as_one():
     np.testing.assert_allclose(c.keys, [1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
 
 
-#: sha256 of the city network's ends and strengths (SUBSCRIBERS subscribers): pins the order of the ties
-#: (by the lower end, then in the order they were made), which the contacts file and every counterpart
-#: pick follow. Change it only with a change of output (and of the package version).
-NETWORK_DIGEST = "7772bf15cc9a1a3a52311823326b91c273b65f0743f85e018f768b07ecf77568"
+#: sha256 of the city network's ends and strengths (SUBSCRIBERS subscribers): pins its ties and the order
+#: of their strengths, which the contacts file and every counterpart pick follow. Change it only with a
+#: change of output (and of the package version).
+NETWORK_DIGEST = "bbbd79bbdb203201983c3b8fdd1161658bdbc61aae6301483da2dccbaf39a7a7"
 
 
 def test_the_network_of_a_known_population_is_unchanged(city_scenario, city_world, city_population):
     import hashlib
 
     net = social_network(city_population, city_world, city_scenario.events, rng=np.random.default_rng(2))
-    assert np.all(net.a < net.b) and np.all(np.diff(net.a) >= 0)
+    assert np.all(net.a < net.b) and np.all(np.diff(net.a * SUBSCRIBERS + net.b) > 0)
     digest = hashlib.sha256()
     for column in (net.a, net.b, net.weight):
         digest.update(np.ascontiguousarray(column).tobytes())
     assert digest.hexdigest() == NETWORK_DIGEST
+
+
+# --- invariants --------------------------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(2, 120),
+    closure=st.floats(0.0, 1.0),
+    mean=st.floats(1.0, 40.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_network_is_sorted_distinct_and_leaves_nobody_alone(tiny_scenario, tiny_world, size, closure, mean, seed):
+    """Whatever the size and parameters: ties a < b, strictly sorted by (a, b) (hence distinct), every
+    subscriber in at least one, positive strengths; and the contacts arrays hold each tie from both ends."""
+    population = build_population(
+        tiny_scenario.model_copy(update={"subscribers": size}), tiny_world, streams(seed % 1000)
+    ).slice(0, size)
+    cfg = _events(tiny_scenario.events, triadic_closure=closure, contacts_mean=mean)
+    net = social_network(population, tiny_world, cfg, rng=np.random.default_rng(seed))
+    key = net.a * size + net.b
+    assert np.all((0 <= net.a) & (net.a < net.b) & (net.b < size))
+    assert np.all(np.diff(key) > 0)
+    assert np.all(np.bincount(np.concatenate([net.a, net.b]), minlength=size) >= 1)
+    assert np.all(net.weight > 0) and len(net.weight) == len(net.a)
+    c = contacts(net)
+    ends = np.repeat(np.arange(size), np.diff(c.indptr))
+    assert sorted(zip(ends.tolist(), c.indices.tolist())) == sorted(
+        list(zip(net.a.tolist(), net.b.tolist())) + list(zip(net.b.tolist(), net.a.tolist()))
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=60))
+def test_ties_of_drawn_pairs(pairs):
+    """Each unordered pair once, self-pairs dropped, sorted; and each subscriber's neighbours in order."""
+    i = np.array([p[0] for p in pairs], np.int64)
+    j = np.array([p[1] for p in pairs], np.int64)
+    ties = _ties(i, j, 10)
+    expected = sorted({(min(x, y), max(x, y)) for x, y in pairs if x != y})
+    assert [(int(k) // 10, int(k) % 10) for k in ties] == expected
+    indptr, indices = _neighbours(ties, 10)
+    for v in range(10):
+        assert indices[indptr[v]:indptr[v + 1]].tolist() == sorted({b for a, b in expected if a == v} | {a for a, b in expected if b == v})
+
+
+def test_distinct_is_numpys_unique():
+    values = np.random.default_rng(4).integers(-50, 50, 1000)
+    np.testing.assert_array_equal(_distinct(values), np.unique(values))
+    assert len(_distinct(np.zeros(0, np.int64))) == 0
