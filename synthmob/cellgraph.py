@@ -203,8 +203,9 @@ def start_all_pairs(
     graph: nx.Graph, *, executor: Executor | None = None, parts: int = 1, min_cells: int = 1500,
     folder: Path | None = None, reach_m: Mapping[str, float] | None = None,
 ) -> Callable[[], dict[str, Routes]]:
-    """:func:`all_pairs`, started: the blocks are submitted to ``executor`` now, and the function returned
-    waits for them and joins the tables, so the caller can do other work meanwhile. Without an executor (or
+    """:func:`all_pairs`, started: the blocks are submitted to ``executor`` now, so the caller can do other work
+    meanwhile. The function returned computes itself the blocks no worker has started yet (the last first,
+    as the workers go on from the first), waits for the others and joins the tables. Without an executor (or
     for a small graph) the tables are computed when the function is called.
 
     The blocks are submitted from a thread: a pool of processes starts its workers on the first submission,
@@ -240,6 +241,7 @@ def start_all_pairs(
         return compute
     files = {mode: _create_files(folder, mode, n) for mode in MODES} if folder is not None else dict.fromkeys(MODES)
     bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
+    ranges = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
     blocks: dict[str, list[Future]] = {}
     failed: list[BaseException] = []
 
@@ -247,8 +249,7 @@ def start_all_pairs(
         try:
             for mode, matrix in matrices.items():
                 blocks[mode] = [
-                    executor.submit(_shortest, matrix, int(lo), int(hi), files[mode], reach=reach.get(mode))
-                    for lo, hi in zip(bounds[:-1], bounds[1:])
+                    executor.submit(_shortest, matrix, lo, hi, files[mode], reach=reach.get(mode)) for lo, hi in ranges
                 ]
         except BaseException as exc:  # raised to the caller by join()
             failed.append(exc)
@@ -260,14 +261,23 @@ def start_all_pairs(
         submitter.join()
         if failed:
             raise failed[0]
+        # This process helps: it takes the blocks that no worker has started, the last first, while the
+        # workers go on from the first. A block is computed once, here or there.
+        here: dict[tuple[str, int], tuple[np.ndarray, np.ndarray] | None] = {}
+        for mode in reversed(MODES):
+            for (lo, hi), future in zip(reversed(ranges), reversed(blocks[mode])):
+                if future.cancel():
+                    here[mode, lo] = _shortest(matrices[mode], lo, hi, files[mode], reach=reach.get(mode))
         routes = {}
         for mode in MODES:
-            rows = [future.result() for future in blocks.pop(mode)]  # each block is dropped once joined
+            futures = blocks.pop(mode)  # each block is dropped once joined
+            rows = [here.pop((mode, lo)) if future.cancelled() else future.result()
+                    for (lo, _), future in zip(ranges, futures)]
             if files[mode] is not None:
                 routes[mode] = _mapped(*files[mode])
             else:
                 routes[mode] = Routes(np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows]))
-            del rows
+            del rows, futures
         return routes
 
     return join

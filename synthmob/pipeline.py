@@ -348,10 +348,12 @@ def _write_run(
     cores = max(1, min(cluster.workers, os.cpu_count() or 1))  # what the run may use of this machine
     with local_processes(cores - 1) as helpers:
         # The other cores compute the route tables while this process builds the population and its social
-        # network, which need only the world's layout (one process per core: more would only compete).
-        # The tables go straight into the files the workers map.
+        # network, which need only the world's layout (one process per core: more would only compete). The
+        # tables come in blocks, eight per mode and helper, so that this process can take those not started
+        # once it is done. They go straight into the files the workers map.
         pending = start_world(
-            scenario.world, rng=child(root, _WORLD), executor=helpers, parts=cores - 1, folder=staging / _WORK / "routes"
+            scenario.world, rng=child(root, _WORLD), executor=helpers, parts=8 * (cores - 1),
+            folder=staging / _WORK / "routes",
         )
         layout = pending.layout
         notify("world", 1, 1)

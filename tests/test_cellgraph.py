@@ -6,7 +6,7 @@ import errno
 import os
 import pickle
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import networkx as nx
 import numpy as np
@@ -265,6 +265,36 @@ def test_started_tables_are_computed_meanwhile_and_joined_when_asked(city_world)
         release.set()
         routes = join()
     assert submitted == [(0, city_world.n_cells)] * len(MODES)
+    for mode in MODES:
+        np.testing.assert_array_equal(routes[mode].time_s, city_world.routes[mode].time_s)
+        np.testing.assert_array_equal(routes[mode].predecessor, city_world.routes[mode].predecessor)
+
+
+@pytest.mark.parametrize("started", [0, 1, 4, 9])
+@pytest.mark.parametrize("into_folder", [False, True])
+def test_join_computes_the_blocks_no_worker_has_started(city_world, tmp_path, started, into_folder):
+    """The caller takes over the blocks still waiting for a worker: the first ``started`` submissions run,
+    the rest never would; join() cancels those and computes them itself, and the tables are the same."""
+    futures = []
+
+    class Busy(Executor):
+        def submit(self, fn, *args, **kwargs):
+            future = Future()
+            if len(futures) < started:
+                future.set_result(fn(*args, **kwargs))
+            else:  # a join that waited for it would fail, not hang
+                timer = threading.Timer(10, lambda: future.cancelled() or future.set_exception(
+                    TimeoutError("join() waited for a block that no worker will start")))
+                timer.daemon = True
+                timer.start()
+            futures.append(future)
+            return future
+
+    join = start_all_pairs(city_world.graph, executor=Busy(), parts=3, min_cells=0, reach_m=_walk_reach(city_world),
+                           folder=tmp_path / "routes" if into_folder else None)
+    routes = join()
+    assert len(futures) == 3 * len(MODES)
+    assert [f.cancelled() for f in futures] == [i >= started for i in range(len(futures))]
     for mode in MODES:
         np.testing.assert_array_equal(routes[mode].time_s, city_world.routes[mode].time_s)
         np.testing.assert_array_equal(routes[mode].predecessor, city_world.routes[mode].predecessor)
