@@ -47,7 +47,7 @@ from synthmob.output import (
     local_days, read_scratch, remove_parts, staged_folder, write_geojson, write_json, write_partitioned, write_scratch,
     write_table,
 )
-from synthmob.population import Destinations, Population, concat, synthesise
+from synthmob.population import Destinations, Population, Unplaced, concat, draw_people, place
 from synthmob.run import Run
 from synthmob.scenario import Scenario, load_scenario
 from synthmob.simulation import places_for, simulate_shard
@@ -429,22 +429,21 @@ def _subscribers(population: Population, folder: Path, n_shards: int) -> pa.Tabl
 
 
 def build_population(scenario: Scenario, world: World, root: np.random.SeedSequence) -> Population:
-    """The population, block by block: shard i's subscribers come from stream (1, i)."""
-    places = Destinations(world, scenario)
+    """The population, block by block: shard i's subscribers come from stream (1, i). The places of work and
+    study are looked up once for all blocks (each origin's distribution searched once, not once per block)."""
     size = scenario.shard_size
-    return concat(
-        [
-            synthesise(
-                scenario,
-                world,
-                rng=child(root, _POPULATION, i),
-                first=i * size,
-                count=min(size, scenario.subscribers - i * size),
-                places=places,
-            )
-            for i in range(scenario.n_shards)
-        ]
-    )
+    blocks, unplaced = [], []
+    for i in range(scenario.n_shards):
+        block, wants = draw_people(
+            scenario, world, rng=child(root, _POPULATION, i), first=i * size, count=min(size, scenario.subscribers - i * size)
+        )
+        blocks.append(block)
+        unplaced += [want.moved(i * size) for want in wants]
+    together = []
+    for kind in ("jobs", "schools"):
+        wants = [want for want in unplaced if want.kind == kind]
+        together.append(Unplaced(kind, np.concatenate([w.index for w in wants]), np.concatenate([w.u for w in wants])))
+    return place(concat(blocks), together, Destinations(world, scenario))
 
 
 def _sites(world: World) -> pa.Table:

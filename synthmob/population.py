@@ -88,9 +88,19 @@ def synthesise(
     >>> len(pop) == s.subscribers
     True
     """
+    places = places or Destinations(world, scenario)
+    population, unplaced = draw_people(scenario, world, rng=rng, first=first, count=count)
+    return place(population, unplaced, places)
+
+
+def draw_people(
+    scenario: Scenario, world: World, *, rng: np.random.Generator, first: int = 0, count: int | None = None,
+) -> tuple[Population, list[Unplaced]]:
+    """:func:`synthesise` without looking up the places of work and study: the population (``work_cell``
+    still :data:`NO_CELL`) and what :func:`place` needs to fill them in. The draws are those of
+    :func:`synthesise`."""
     n = scenario.subscribers - first if count is None else count
     cfg = scenario.population
-    places = places or Destinations(world, scenario)
     bands = [b.age_band for b in cfg.pyramid]
     joint = np.array([[b.female, b.male] for b in cfg.pyramid], dtype=np.float64).ravel()
     pick = rng.choice(len(joint), size=n, p=joint / joint.sum())
@@ -119,23 +129,45 @@ def synthesise(
     )
     car = (rng.random(n) < car_share) & ~visitor & (persona != "student")  # students: bike, bus, parents
 
-    work = np.full(n, NO_CELL, dtype=np.int32)
-    workers = np.isin(persona, ("commuter", "shift_worker"))
-    students = persona == "student"
-    work[workers] = places.draw("jobs", home[workers], rng=rng)
-    work[students] = places.draw("schools", home[students], rng=rng)
+    # Where workers work and students study: the variates are drawn here, the places looked up by the caller
+    # (for a whole population at once, in build_population).
+    unplaced = []
+    for kind, who in (("jobs", np.isin(persona, ("commuter", "shift_worker"))), ("schools", persona == "student")):
+        index = np.flatnonzero(who)
+        unplaced.append(Unplaced(kind, index, rng.random(len(index))))
 
     ids = np.arange(first, first + n, dtype=np.int64)
-    return Population(
+    population = Population(
         subscriber_id=ids,
         age_band=age_band,
         gender=gender,
         persona=persona,
         home_cell=home,
-        work_cell=work,
+        work_cell=np.full(n, NO_CELL, dtype=np.int32),
         car=car,
         shard=(ids // scenario.shard_size).astype(np.int32),
     )
+    return population, unplaced
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """Subscribers (by position) whose place of ``kind`` (``jobs`` or ``schools``) is still to be looked up,
+    with the uniform variate that picks it."""
+
+    kind: str
+    index: np.ndarray
+    u: np.ndarray
+
+    def moved(self, offset: int) -> "Unplaced":
+        return Unplaced(self.kind, self.index + offset, self.u)
+
+
+def place(population: Population, unplaced: list[Unplaced], places: "Destinations") -> Population:
+    """Fill in ``population``'s work and study places (in place, and return it)."""
+    for want in unplaced:
+        population.work_cell[want.index] = places.place(want.kind, population.home_cell[want.index], want.u)
+    return population
 
 
 def concat(blocks: list[Population]) -> Population:
@@ -180,8 +212,11 @@ class Destinations:
 
     def draw(self, kind: str, origins: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
         """A destination cell for each origin cell."""
+        return self.place(kind, origins, rng.random(len(origins)))
+
+    def place(self, kind: str, origins: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The destination cell that uniform variate ``u`` picks for each origin cell."""
         out = np.empty(len(origins), dtype=np.int32)
-        u = rng.random(len(origins))
         by_origin = np.argsort(origins, kind="stable")  # members of each origin, one slice each
         sources, first = np.unique(origins[by_origin], return_index=True)
         for src, members in zip(sources.tolist(), np.split(by_origin, first[1:])):

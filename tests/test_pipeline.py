@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 import synthmob
 from synthmob import schema
-from synthmob.pipeline import child, streams
+from synthmob.pipeline import _POPULATION, build_population, child, streams
+from synthmob.population import concat, synthesise
+from synthmob.scenario import load_scenario
+from synthmob.world import build_world
 
 TABLES = ("cells", "subscribers", "contacts", "stays", "trips", "events")
 
@@ -217,3 +221,19 @@ def test_duckdb_is_given_each_shards_outgoing_legs_and_nothing_else(tmp_path, mo
     monkeypatch.setattr(pipeline, "terminating_legs", check)
     synthmob.generate("tiny", out=tmp_path / "run", shard_size=40, workers=1)
     assert sorted(seen) == [f"part-{i:05d}" for i in range(3)] and all(seen.values())
+
+
+def test_the_population_is_its_blocks_synthesised_one_by_one():
+    """build_population looks up the places of work and study once for all blocks; the people are those of
+    synthesise, block by block from the block's own stream (the last block short)."""
+    scenario = load_scenario("city", overrides={"subscribers": 2500, "shard_size": 1000})
+    world = build_world(scenario.world, rng=np.random.default_rng(3))
+    root = streams(scenario.seed)
+    expected = concat([
+        synthesise(scenario, world, rng=child(root, _POPULATION, i), first=i * 1000, count=min(1000, 2500 - i * 1000))
+        for i in range(3)
+    ])
+    population = build_population(scenario, world, root)
+    assert (population.work_cell >= 0).sum() > 500  # workers and students placed
+    for field in ("subscriber_id", "age_band", "gender", "persona", "home_cell", "work_cell", "car", "shard"):
+        np.testing.assert_array_equal(getattr(population, field), getattr(expected, field), err_msg=field)
