@@ -220,9 +220,23 @@ def realism(
     from synthmob.run import Run
 
     started = time.perf_counter()
+    bar = _progress()
+    task = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("records", total=total)
+        bar.update(task, completed=done, total=total)
+
     try:
         handle = Run(run)
-        rows = scorecard(handle)
+        try:
+            rows = scorecard(handle, progress=report)
+        finally:
+            if task is not None:  # stopping a bar that never started prints an empty line
+                bar.stop()
         path = write_json(handle, rows)
     except SynthmobError as error:
         raise _fail(error) from None

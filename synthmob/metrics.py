@@ -430,9 +430,22 @@ def weekly_profile(time, *, timezone: str) -> np.ndarray:
     (168, [0.5, 0.5, 0.0])
     """
     t = np.asarray(time)
-    _, weekday, hour = _local_parts(t, timezone)
-    counts = np.bincount(weekday * 24 + hour, minlength=168).astype(np.float64)
-    return counts / max(len(t), 1)
+    return weekly_counts(t, timezone=timezone).astype(np.float64) / max(len(t), 1)
+
+
+def weekly_counts(time, *, timezone: str) -> np.ndarray:
+    """Records in each local hour of the week: 168 counts, index 0 = Monday 00:00–01:00.
+
+    Counts of parts of a table add up to those of the whole, so a table can be counted part by part.
+
+    Examples
+    --------
+    >>> c = weekly_counts([0, 3_600_000, 3_700_000], timezone="UTC")  # Thursday 1970-01-01
+    >>> len(c), c[3 * 24 : 3 * 24 + 3].tolist()
+    (168, [1, 2, 0])
+    """
+    _, weekday, hour = _local_parts(np.asarray(time), timezone)
+    return np.bincount(weekday * 24 + hour, minlength=168)
 
 
 def inter_event_times(subscriber, time) -> np.ndarray:
@@ -462,7 +475,8 @@ class Visits:
     y_m: np.ndarray
 
 
-def _cell_xy(run: Run, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cell_xy(run: Run, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The planar position (``x_m``, ``y_m``) of each of ``cell``, from the run's cells table."""
     cells = run.table("cells")
     ids = cells[schema.CELL_ID].to_numpy()
     index = np.searchsorted(ids, cell)
@@ -473,7 +487,7 @@ def truth_visits(run: Run) -> Visits:
     """The ground truth: one visit per stay, at the cell's ``x_m``/``y_m``."""
     stays = run.table("stays")
     cell = stays[schema.CELL_ID].to_numpy()
-    x, y = _cell_xy(run, cell)
+    x, y = cell_xy(run, cell)
     return Visits(stays[schema.SUBSCRIBER_ID].to_numpy(), to_ms(stays["start"]), to_ms(stays["end"]), cell, x, y)
 
 
@@ -483,11 +497,27 @@ def record_visits(run: Run, *, events: pa.Table | None = None) -> Visits:
     ``events`` is the run's events table, when already read.
     """
     events = run.table("events") if events is None else events  # sorted by subscriber and time
-    sub, t, cell = events[schema.SUBSCRIBER_ID].to_numpy(), to_ms(events["timestamp"]), events[schema.CELL_ID].to_numpy()
-    first = np.flatnonzero(_heads(sub, cell))
+    sub, start, end, cell = merge_visits(
+        events[schema.SUBSCRIBER_ID].to_numpy(), to_ms(events["timestamp"]), events[schema.CELL_ID].to_numpy()
+    )
+    x, y = cell_xy(run, cell)
+    return Visits(sub, start, end, cell, x, y)
+
+
+def merge_visits(subscriber, time, cell) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Consecutive records of a subscriber at one cell merged into a visit: its subscriber, first and last
+    record time, and cell. The records must be sorted by (subscriber, time).
+
+    Examples
+    --------
+    >>> sub, start, end, cell = merge_visits([0, 0, 0, 1], [0, 5, 9, 2], [4, 4, 5, 4])
+    >>> sub.tolist(), start.tolist(), end.tolist(), cell.tolist()
+    ([0, 0, 1], [0, 9, 2], [5, 9, 2], [4, 5, 4])
+    """
+    sub, t, c = _arrays(subscriber, time, cell)
+    first = np.flatnonzero(_heads(sub, c))
     end = np.maximum.reduceat(t, first) if len(first) else t[:0]
-    x, y = _cell_xy(run, cell[first])
-    return Visits(sub[first], t[first], end, cell[first], x, y)
+    return sub[first], t[first], end, c[first]
 
 
 def truth_samples(run: Run, *, step_s: int = 3600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -522,7 +552,7 @@ def measure(run: Run, *, bins_h=None) -> dict[str, dict[str, Any]]:
     e_sub, e_t, e_cell = events[schema.SUBSCRIBER_ID].to_numpy(), to_ms(events["timestamp"]), events[schema.CELL_ID].to_numpy()
     samples = truth_samples(run)
     cells = run.table("cells")
-    cell_xy = (cells[schema.CELL_ID].to_numpy(), cells["x_m"].to_numpy(), cells["y_m"].to_numpy())
+    cell_positions = (cells[schema.CELL_ID].to_numpy(), cells["x_m"].to_numpy(), cells["y_m"].to_numpy())
     out: dict[str, dict[str, Any]] = {}
     for name, v, located in (("truth", truth_visits(run), samples), ("records", record_visits(run, events=events), (e_sub, e_t, e_cell))):
         ids, home, work = home_and_work(*located, timezone=timezone)
@@ -536,7 +566,7 @@ def measure(run: Run, *, bins_h=None) -> dict[str, dict[str, Any]]:
             "visit_frequency_by_rank": visit_frequency_by_rank(v.subscriber, v.cell),
             "exploration": exploration(v.subscriber, v.start_ms, v.cell),
             "home_and_work": (ids, home, work),
-            "home_work_distance_km": home_work_distance_km(home, work, *cell_xy),
+            "home_work_distance_km": home_work_distance_km(home, work, *cell_positions),
         }
     out["truth"]["travel_time_per_day"] = travel_time_per_day(
         trips[schema.SUBSCRIBER_ID].to_numpy(), to_ms(trips["depart"]), to_ms(trips["arrive"]), timezone=timezone

@@ -283,14 +283,90 @@ def _zipf(v: metrics.Visits) -> fits.Fit:
     return fits.zipf_rank(counts, user=user)
 
 
-def _night_day_ratio(time: np.ndarray, timezone: str) -> float | None:
-    """Mean weekday share of records per hour at 02–05 local over that at 10–18 local (Barlacchi 2015)."""
-    profile = metrics.weekly_profile(time, timezone=timezone).reshape(7, 24)[:5]
+def _night_day_ratio(weekly: np.ndarray) -> float | None:
+    """Mean weekday share of records per hour at 02–05 local over that at 10–18 local (Barlacchi 2015), from
+    the records' counts per local hour of the week."""
+    n = int(weekly.sum())
+    profile = (weekly.astype(np.float64) / max(n, 1)).reshape(7, 24)[:5]
     day = profile[:, 10:18].mean()
-    return None if len(time) == 0 or day == 0 else float(profile[:, 2:5].mean() / day)
+    return None if n == 0 or day == 0 else float(profile[:, 2:5].mean() / day)
 
 
-def scorecard(run: Run) -> list[Row]:
+@dataclass(frozen=True)
+class Observed:
+    """What the scorecard measures on the operator's voice, SMS and data records (handovers and location
+    updates left out), gathered shard by shard.
+
+    ``visits`` merges consecutive records at one cell; ``gaps_h`` are the hours between consecutive
+    records at one cell, only those of at least :data:`X_MIN_H` (the range fitted); ``weekly`` counts
+    records per local hour of the week; ``per_day`` counts outgoing voice and SMS per subscriber and local
+    day with any; ``inter_s`` are the positive seconds between consecutive records of a subscriber. All in
+    (subscriber, time) order.
+    """
+
+    visits: metrics.Visits
+    gaps_h: np.ndarray  # of at least X_MIN_H: the fitted range
+    weekly: np.ndarray
+    per_day: np.ndarray
+    inter_s: np.ndarray
+
+
+def _event_parts(run: Run) -> list[list[Path]]:
+    """The events' files grouped by shard (``date=*/part-NNNNN.parquet``), shards in order, days in order."""
+    parts: dict[str, list[Path]] = {}
+    for path in sorted((run.path / "events").glob("date=*/*.parquet")):
+        parts.setdefault(path.name, []).append(path)
+    return [parts[name] for name in sorted(parts)]
+
+
+def _observed(run: Run, timezone: str, progress: Callable[[int, int], None] | None = None) -> Observed:
+    """:class:`Observed` of a run, reading one shard's records at a time.
+
+    A shard holds a contiguous block of whole subscribers and the shards' part numbers follow their
+    subscribers, so what is measured per subscriber is complete within a shard, and the shards'
+    results, put end to end, are in (subscriber, time) order as one sort of the whole table would give.
+    """
+    import pyarrow.dataset as ds
+
+    columns = [schema.SUBSCRIBER_ID, "timestamp", schema.CELL_ID, "event_type", "direction"]
+    wanted = pc.field("event_type").isin(list(ACTIVITY_TYPES))
+    parts = _event_parts(run)
+    got: dict[str, list[np.ndarray]] = {k: [] for k in ("sub", "start", "end", "cell", "gaps_h", "per_day", "inter_s")}
+    weekly = np.zeros(168, dtype=np.int64)
+    for done, files in enumerate(parts, 1):
+        table = ds.dataset(files, format="parquet").to_table(columns=columns, filter=wanted)
+        t = metrics.to_ms(table["timestamp"])
+        sub = table[schema.SUBSCRIBER_ID].to_numpy()
+        # one int64 key sorts faster than a lexsort; stable, so records at one instant keep the files' order
+        order = np.argsort(sub * (1 << 42) + (t - t.min() if len(t) else t), kind="stable")
+        sub, t, cell = sub[order], t[order], table[schema.CELL_ID].to_numpy()[order]
+        outgoing = pc.and_(pc.is_in(table["event_type"], value_set=pa.array(["voice", "sms"])),
+                           pc.fill_null(pc.equal(table["direction"], "out"), False))
+        outgoing = outgoing.to_numpy(zero_copy_only=False)[order]
+        del table
+        for key, value in zip(("sub", "start", "end", "cell"), metrics.merge_visits(sub, t, cell)):
+            got[key].append(value)
+        gaps_h = metrics.record_gaps(sub, t, cell)[1]
+        got["gaps_h"].append(gaps_h[gaps_h >= X_MIN_H])  # the fit reads only its range: keep that alone
+        weekly += metrics.weekly_counts(t, timezone=timezone)
+        got["per_day"].append(metrics.records_per_subscriber_day(sub[outgoing], t[outgoing], timezone=timezone)[2])
+        inter = metrics.inter_event_times(sub, t)
+        got["inter_s"].append(inter[inter > 0])
+        if progress is not None:
+            progress(done, len(parts))
+    empty = {"sub": np.int64, "start": np.int64, "end": np.int64, "cell": np.int32, "gaps_h": np.float64,
+             "per_day": np.int64, "inter_s": np.float64}
+    pooled = {}
+    for k in empty:  # one at a time, each list freed as it is joined: the peak is the result and one list
+        pieces = got.pop(k)
+        pooled[k] = np.concatenate(pieces) if pieces else np.zeros(0, empty[k])
+        del pieces
+    x, y = metrics.cell_xy(run, pooled["cell"])
+    visits = metrics.Visits(pooled["sub"], pooled["start"], pooled["end"], pooled["cell"], x, y)
+    return Observed(visits, pooled["gaps_h"], weekly, pooled["per_day"], pooled["inter_s"])
+
+
+def scorecard(run: Run, progress: Callable[[int, int], None] | None = None) -> list[Row]:
     """Measure a run against every published statistic of REALISM.md.
 
     Each statistic is computed on the ground truth (stays and trips) and on the operator's records
@@ -302,6 +378,8 @@ def scorecard(run: Run) -> list[Row]:
     ----------
     run : synthmob.Run
         A generated run.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each shard's records are read.
 
     Returns
     -------
@@ -316,25 +394,10 @@ def scorecard(run: Run) -> list[Row]:
     diagonal = math.hypot(width, height)
     scale = f"region {width:g} × {height:g} km (diagonal {diagonal:.0f} km)"
 
-    # Only the columns needed, sorted by subscriber and time with one lexsort (a full Run.table sorts
-    # every column of tens of millions of rows).
-    events = run.dataset("events").to_table(
-        columns=[schema.SUBSCRIBER_ID, "timestamp", schema.CELL_ID, "event_type", "direction"]
-    )
-    t_ms = metrics.to_ms(events["timestamp"])
-    key = events[schema.SUBSCRIBER_ID].to_numpy() * (1 << 42) + (t_ms - t_ms.min() if len(t_ms) else t_ms)
-    events = events.take(np.argsort(key, kind="stable"))  # one int64 key sorts faster than a lexsort
-    e_sub, e_t = events[schema.SUBSCRIBER_ID].to_numpy(), metrics.to_ms(events["timestamp"])
-    e_cell = events[schema.CELL_ID].to_numpy()
-    # Masks by event type in Arrow: converting millions of strings to numpy would cost more than the fits.
-    active = pc.is_in(events["event_type"], value_set=pa.array(ACTIVITY_TYPES)).to_numpy(zero_copy_only=False)
-    outgoing = pc.and_(pc.is_in(events["event_type"], value_set=pa.array(["voice", "sms"])),
-                       pc.fill_null(pc.equal(events["direction"], "out"), False)).to_numpy(zero_copy_only=False)
-    # Positions seen through the records are those of activity records (calls, SMS, data sessions), as in
-    # the CDR studies the published values come from: handovers and location updates trace a trip cell by
-    # cell and would cut every long jump into hops between neighbouring cells.
-    truth_v = metrics.truth_visits(run)
-    record_v = metrics.record_visits(run, events=events.filter(pa.array(active)))
+    # The records are read one shard at a time (a shard holds whole subscribers), so memory follows the
+    # visits and gaps kept for the fits, not the tens of millions of records.
+    seen = _observed(run, timezone, progress)
+    truth_v, record_v = metrics.truth_visits(run), seen.visits
 
     rows: list[Row] = []
     # 1-3: jumps and radii of gyration, truncated power laws (González et al. 2008).
@@ -360,8 +423,7 @@ def scorecard(run: Run) -> list[Row]:
     # consecutive voice/SMS/data records at one cell. Song et al. measured gaps between CDR events;
     # periodic location updates (every 54 min by default) would cap every gap below the 1 h fitted range.
     stays_h = metrics.waiting_times(truth_v.subscriber, truth_v.start_ms, truth_v.end_ms)[1]
-    gaps_h = metrics.record_gaps(e_sub[active], e_t[active], e_cell[active])[1]
-    truth, observed = _pair(lambda x: _tpl(x, x_min=X_MIN_H, offset=0.0), stays_h, gaps_h)
+    truth, observed = _pair(lambda x: _tpl(x, x_min=X_MIN_H, offset=0.0), stays_h, seen.gaps_h)
     rows.append(_row(f"waiting time β (≥ {X_MIN_H:g} h)", _param(truth, "beta", -1.0),
                      _param(observed, "beta", -1.0), "0.8 ± 0.1", 0.7, 0.9, _SONG,
                      "observed on voice/SMS/data records only; "
@@ -399,19 +461,18 @@ def scorecard(run: Run) -> list[Row]:
                      "is judged" if len(hours) else "truth only; no trips in the run"))
 
     # 9-11: the operator's records only.
-    ratio = _night_day_ratio(e_t[active], timezone)
+    ratio = _night_day_ratio(seen.weekly)
     rows.append(_row("night/day activity, weekdays (02–05 : 10–18 local)", None, ratio, "night trough", 0.0, 0.35,
                      _BARLACCHI, "records only (voice, SMS, data)" if ratio is not None
                      else "records only; no weekday daytime voice/SMS/data records"))
 
-    per_day = metrics.records_per_subscriber_day(e_sub[outgoing], e_t[outgoing], timezone=timezone)[2]
+    per_day = seen.per_day
     rows.append(_row("voice+SMS out per active subscriber-day (median)", None,
                      np.median(per_day) if len(per_day) else None, "a few to ~10", 2.0, 12.0, _ORDER,
                      f"records only; {len(per_day)} active subscriber-days" if len(per_day)
                      else "records only; no outgoing voice/SMS records"))
 
-    gaps_s = metrics.inter_event_times(e_sub[active], e_t[active])
-    gaps_s = gaps_s[gaps_s > 0]
+    gaps_s = seen.inter_s
     if len(gaps_s) > WEIBULL_SAMPLE:  # a fixed random subsample: the fit's cost grows with n, its precision not
         gaps_s = np.random.default_rng(0).choice(gaps_s, WEIBULL_SAMPLE, replace=False)
     def weibull() -> fits.Fit:

@@ -446,6 +446,7 @@ def test_realism_prints_the_scorecard_and_writes_it(tmp_path):
     assert "jump length" in result.stdout and "published" in result.stdout
     assert f"wrote {run.path / 'realism.json'}" in result.stdout
     assert (run.path / "realism.json").is_file()
+    assert "records" in result.stderr and "2/2" in result.stderr  # progress over the run's two shards
 
 
 @pytest.mark.parametrize("within", [True, False, None])
@@ -455,7 +456,7 @@ def test_realism_strict_fails_only_on_a_statistic_out_of_range(tmp_path, monkeyp
 
     run = synthmob.generate("tiny", out=tmp_path / "run")
     row = realism.Row("made-up statistic", 1.0, 2.0, "1 ± 0.1", 0.9, 1.1, "nobody", within, "")
-    monkeypatch.setattr(realism, "scorecard", lambda handle: [row])
+    monkeypatch.setattr(realism, "scorecard", lambda handle, progress=None: [row])
     result = invoke("realism", run.path, "--strict")
     if within is False:
         assert result.exit_code == 1

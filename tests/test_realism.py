@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from synthmob import realism
+from synthmob import metrics, realism
 from synthmob.realism import Row
+from synthmob.run import Run
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +205,38 @@ def test_the_exploration_fit_leaves_out_steps_from_a_single_known_place():
     fit = realism._exploration(v)
     assert fit.ci["rho"][0] < 0.6 < fit.ci["rho"][1]
     assert fit.ci["gamma"][0] < 0.21 < fit.ci["gamma"][1]
+
+
+def test_the_records_read_shard_by_shard_are_those_of_the_whole_table(week_run):
+    timezone = week_run.manifest["scenario"]["timezone"]
+    calls = []
+    seen = realism._observed(week_run, timezone, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]  # three shards of 100 subscribers
+
+    events = week_run.table("events")  # the whole table, sorted by subscriber and time
+    active = events.filter(pc.is_in(events["event_type"], value_set=pa.array(realism.ACTIVITY_TYPES)))
+    sub, t, cell = active["subscriber_id"].to_numpy(), metrics.to_ms(active["timestamp"]), active["cell_id"].to_numpy()
+    whole = metrics.record_visits(week_run, events=active)
+    for name in ("subscriber", "start_ms", "end_ms", "cell", "x_m", "y_m"):
+        np.testing.assert_array_equal(getattr(seen.visits, name), getattr(whole, name), err_msg=name)
+    gaps_h = metrics.record_gaps(sub, t, cell)[1]
+    np.testing.assert_array_equal(seen.gaps_h, gaps_h[gaps_h >= realism.X_MIN_H])
+    assert len(seen.gaps_h) > 0
+    np.testing.assert_array_equal(seen.weekly, metrics.weekly_counts(t, timezone=timezone))
+    assert seen.weekly.sum() == active.num_rows > 0
+    out = pc.and_(pc.is_in(active["event_type"], value_set=pa.array(["voice", "sms"])),
+                  pc.fill_null(pc.equal(active["direction"], "out"), False)).to_numpy(zero_copy_only=False)
+    np.testing.assert_array_equal(seen.per_day, metrics.records_per_subscriber_day(sub[out], t[out], timezone=timezone)[2])
+    inter = metrics.inter_event_times(sub, t)
+    np.testing.assert_array_equal(seen.inter_s, inter[inter > 0])
+
+
+def test_a_run_without_records_scores_the_truth_and_says_why_the_records_are_not(tiny_run, tmp_path):
+    run = shutil.copytree(tiny_run.path, tmp_path / "run")
+    shutil.rmtree(run / "events")
+    rows = {r.statistic: r for r in realism.scorecard(Run(run))}
+    assert rows["commuting time per commuter-day (h)"].truth is not None
+    assert rows["night/day activity, weekdays (02–05 : 10–18 local)"].observed is None
+    assert "no weekday daytime" in rows["night/day activity, weekdays (02–05 : 10–18 local)"].note
+    assert rows["voice+SMS out per active subscriber-day (median)"].observed is None
+    assert rows["inter-event times, Weibull shape (pooled)"].observed is None
