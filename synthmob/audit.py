@@ -191,15 +191,14 @@ def _check_table(path: Path) -> TableAudit:
 
 
 # --- unicity --------------------------------------------------------------------------------------------
-def _unicity(run: Run, points: list[int], sample: int, seed: int) -> tuple[dict, dict, list[str]]:
-    """Unicity per number of points, in DuckDB over the events' Parquet files."""
-    import duckdb
+def _unicity(run: Run, points: list[int], sample: int, seed: int, memory_limit: str) -> tuple[dict, dict, list[str]]:
+    """Unicity per number of points, in DuckDB over the events' Parquet files, out of core."""
+    from synthmob.insights.measures import session
 
     files = sorted((run.path / "events").glob("**/*.parquet"))
     if not files:
         return {p: None for p in points}, {p: 0 for p in points}, ["no events: unicity not measured"]
-    con = duckdb.connect()
-    try:
+    with session(memory_limit=memory_limit) as con:
         con.execute(
             f"CREATE TEMP TABLE pts AS SELECT DISTINCT {schema.SUBSCRIBER_ID} AS sub, {schema.CELL_ID} AS cell, "
             f"epoch_ms(timestamp) // {_HOUR_MS} AS hour FROM read_parquet(?, hive_partitioning = false)",
@@ -234,13 +233,11 @@ def _unicity(run: Run, points: list[int], sample: int, seed: int) -> tuple[dict,
                 params={"p": p}).fetchall()[0][0]
             shares[p] = unique / sizes[p]
             con.unregister("probe")
-    finally:
-        con.close()
     return shares, sizes, []
 
 
 def audit(run: Run | str | Path, *, points: Sequence[int] = (1, 2, 3, 4, 5), sample: int = 2000,
-          seed: int = 0) -> Audit:
+          seed: int = 0, memory_limit: str = "1GB") -> Audit:
     """Audit a run's released tables against the disclosure rule and measure its records' unicity.
 
     Every ``RUN/insights/*.parquet`` (but ``zones.parquet``) is checked with
@@ -261,6 +258,9 @@ def audit(run: Run | str | Path, *, points: Sequence[int] = (1, 2, 3, 4, 5), sam
         Most subscribers drawn per number of points.
     seed : int, default 0
         Seed of the numpy Generator that draws the subscribers and their points.
+    memory_limit : str, default "1GB"
+        Most memory DuckDB holds while counting (as in :func:`synthmob.insights.insights`); beyond it, it
+        spills to a private temporary folder.
 
     Returns
     -------
@@ -275,6 +275,9 @@ def audit(run: Run | str | Path, *, points: Sequence[int] = (1, 2, 3, 4, 5), sam
         raise SynthmobError(f"sample: got {sample!r}; give a whole number of subscribers >= 1, e.g. 2000")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SynthmobError(f"seed: got {seed!r}; give a whole number >= 0")
+    from synthmob.insights.measures import check_memory_limit  # imports DuckDB: only when auditing
+
+    check_memory_limit(memory_limit)
     folder = run.path / "insights"
     notes: list[str] = []
     tables: dict[str, TableAudit] = {}
@@ -284,5 +287,5 @@ def audit(run: Run | str | Path, *, points: Sequence[int] = (1, 2, 3, 4, 5), sam
     if not paths:
         notes.append(f"no released tables: {folder} {'has no count tables' if folder.is_dir() else 'does not exist'}")
     unique_points = sorted({int(p) for p in points})
-    shares, sizes, more = _unicity(run, unique_points, int(sample), int(seed))
+    shares, sizes, more = _unicity(run, unique_points, int(sample), int(seed), memory_limit)
     return Audit(run=run.path.resolve().name, tables=tables, unicity=shares, unicity_sample=sizes, notes=notes + more)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -114,6 +116,31 @@ def test_unicity_is_seeded(tiny_run):
     assert first.unicity == again.unicity and first.unicity_sample == {2: 20, 3: 20}
 
 
+def test_unicity_counts_in_duckdb_within_the_memory_limit(week_run, tmp_path, monkeypatch):
+    import tempfile
+
+    from synthmob.insights import measures
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # DuckDB's private spill folder goes here
+    seen = []
+    opened = measures.session
+
+    @contextmanager
+    def spy(**options):
+        with opened(**options) as con:
+            settings = "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+            limit, spill = con.execute(settings).fetchall()[0]
+            seen.append((limit, Path(spill).parent == tmp_path and Path(spill).is_dir()))
+            yield con
+
+    monkeypatch.setattr(measures, "session", spy)
+    roomy = audit(week_run, points=(1, 3), sample=100, memory_limit="2GB")
+    tight = audit(week_run, points=(1, 3), sample=100, memory_limit="8MB")
+    assert [(limit.split()[-1], private) for limit, private in seen] == [("GiB", True), ("MiB", True)]
+    assert tight.unicity == roomy.unicity and tight.unicity_sample == roomy.unicity_sample == {1: 100, 3: 100}
+    assert list(tmp_path.iterdir()) == []  # the spill folder is gone with the connection
+
+
 def test_write_json(released_run):
     result = audit(released_run, points=(1,), sample=10)
     path = result.write_json(released_run)
@@ -169,6 +196,7 @@ def test_no_events(tmp_path):
     ({"points": "12"}, "points: got '12'"),
     ({"sample": 0}, "sample: got 0"),
     ({"seed": -1}, "seed: got -1"),
+    ({"memory_limit": "lots"}, "memory_limit: got 'lots'"),
 ])
 def test_bad_arguments(tiny_run, kwargs, message):
     with pytest.raises(SynthmobError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):

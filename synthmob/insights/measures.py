@@ -158,6 +158,21 @@ def connect(
     home_cell). ``span_ms`` is the first and last instant of the data (epoch ms; default: read from it), over
     which local time is computed from the time zone's UTC offsets.
     """
+    with session(memory_limit=memory_limit, threads=threads) as con:
+        con.register("_cell_zone", cell_zone.select([schema.CELL_ID, "zone_id"]))
+        con.execute("CREATE VIEW cell_zone AS SELECT * FROM _cell_zone")
+        given = {"events": events, "stays": stays, "trips": trips, "subscribers": subscribers}
+        for name, source in given.items():
+            _view(con, name, source)
+        _local_time(con, timezone, span_ms)
+        _breakdown_tables(con)
+        yield Inputs(con, timezone, float(min_stop_s))
+
+
+@contextmanager
+def session(*, memory_limit: str = "1GB", threads: int = 2) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection that holds at most ``memory_limit`` and spills beyond it to a private
+    temporary folder, removed with the connection when the block ends; times in UTC, no progress output."""
     check_memory_limit(memory_limit)
     with tempfile.TemporaryDirectory(prefix="synthmob-duckdb-") as spill:
         con = duckdb.connect()
@@ -174,14 +189,7 @@ def connect(
                 con.execute("SET enable_progress_bar = false")  # a library never prints
             except duckdb.InvalidInputException:  # pragma: no cover - in Jupyter without ipywidgets
                 pass
-            con.register("_cell_zone", cell_zone.select([schema.CELL_ID, "zone_id"]))
-            con.execute("CREATE VIEW cell_zone AS SELECT * FROM _cell_zone")
-            given = {"events": events, "stays": stays, "trips": trips, "subscribers": subscribers}
-            for name, source in given.items():
-                _view(con, name, source)
-            _local_time(con, timezone, span_ms)
-            _breakdown_tables(con)
-            yield Inputs(con, timezone, float(min_stop_s))
+            yield con
         finally:
             con.close()
 
