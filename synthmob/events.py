@@ -141,28 +141,36 @@ class Records:
         """The records of a table of :data:`SCRATCH` columns."""
         return cls(*(table[name].to_numpy() for name in SCRATCH.names))
 
-    def to_table(self, epoch_s: int) -> pa.Table:
-        """The records as a table of :data:`schema.EVENTS`."""
+    def to_table(self, epoch_s: int, *, coded: bool = False) -> pa.Table:
+        """The records as a table of :data:`schema.EVENTS`.
+
+        With ``coded``, ``event_type`` and ``direction`` are dictionaries over their codes instead of strings:
+        what :func:`synthmob.output.write_table` writes fastest, and what reads back as :data:`schema.EVENTS`.
+        """
 
         def nullable(values: np.ndarray, type: pa.DataType = pa.int64()) -> pa.Array:
             return pa.array(values, mask=values < 0, type=type)
 
+        def strings(codes: pa.Array, names: pa.Array) -> pa.Array:
+            return pa.DictionaryArray.from_arrays(codes, names) if coded else names.take(codes)
+
         stamps = pa.array(self.t_ms + epoch_s * 1000, type=pa.int64()).cast(schema.TIMESTAMP)
-        return pa.Table.from_arrays(
-            [
-                pa.array(self.sub),
-                stamps,
-                pa.array(self.cell),
-                _TYPE_NAMES.take(pa.array(self.kind)),
-                _DIRECTION_NAMES.take(nullable(self.direction, pa.int8())),
-                nullable(self.counterpart),
-                nullable(self.call_id),
-                pa.array(self.duration_s, mask=np.isnan(self.duration_s), type=pa.float64()),
-                nullable(self.bytes_up),
-                nullable(self.bytes_down),
-            ],
-            schema=schema.EVENTS,
-        )
+        columns = [
+            pa.array(self.sub),
+            stamps,
+            pa.array(self.cell),
+            strings(pa.array(self.kind), _TYPE_NAMES),
+            strings(nullable(self.direction, pa.int8()), _DIRECTION_NAMES),
+            nullable(self.counterpart),
+            nullable(self.call_id),
+            pa.array(self.duration_s, mask=np.isnan(self.duration_s), type=pa.float64()),
+            nullable(self.bytes_up),
+            nullable(self.bytes_down),
+        ]
+        if not coded:
+            return pa.Table.from_arrays(columns, schema=schema.EVENTS)
+        fields = [field.with_type(column.type) for field, column in zip(schema.EVENTS, columns)]
+        return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=schema.EVENTS.metadata))
 
 
 #: :class:`Records` as plain numeric columns, named after its fields (see :meth:`Records.to_scratch`).

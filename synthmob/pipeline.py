@@ -210,7 +210,7 @@ def finish_shard(job: _Job, index: int) -> dict[str, dict[str, float]]:
         job.scenario.events, salt=job.salt,
         by_day=lambda t_ms: local_days(t_ms + job.calendar.epoch_s * 1000, job.calendar),  # files are slices
     )
-    table = records.to_table(job.calendar.epoch_s)
+    table = records.to_table(job.calendar.epoch_s, coded=True)
     clock.lap("events")
     files = {
         "events": write_partitioned(

@@ -329,3 +329,17 @@ def test_records_are_ordered_as_a_lexsort_would(rows):
     """The packed-key sort with its tie fix-up is the stable order by (subscriber, time, type, call id)."""
     sub, t, kind, call_id = (np.array(c, dtype=np.int64) for c in zip(*rows)) if rows else [np.zeros(0, np.int64)] * 4
     np.testing.assert_array_equal(_order(sub, t, kind, call_id), np.lexsort((call_id, kind, t, sub)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 1), st.integers(0, 2**40)), max_size=30))
+def test_coded_records_are_the_table_of_strings(rows):
+    """``to_table(coded=True)`` holds the same values as the table of strings, codes in place of names."""
+    from synthmob.events import Records
+
+    kind, direction, t = (np.array(c) for c in zip(*rows)) if rows else [np.zeros(0, np.int64)] * 3
+    records = Records.of(t % 97, t, t % 5, kind, direction=direction)
+    plain, coded = records.to_table(1_774_220_400), records.to_table(1_774_220_400, coded=True)
+    assert plain.schema.equals(schema.EVENTS)
+    assert pa.types.is_dictionary(coded.schema.field("event_type").type)
+    assert coded.cast(schema.EVENTS).equals(plain)

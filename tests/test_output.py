@@ -397,3 +397,69 @@ def test_an_intermediate_file_of_another_kind_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not without suffix"):
         read_scratch(tmp_path / "x")
     assert not (tmp_path / "x.feather").exists()
+
+
+# --- Parquet files ---------------------------------------------------------------------------------------------
+@settings(max_examples=30, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 2), st.one_of(st.none(), st.integers(0, 1)), st.integers(0, 2**40)),
+                     max_size=40))
+def test_dictionary_columns_read_back_as_the_strings_they_code(tmp_path_factory, rows):
+    """Codes into a few names, written from their codes, read back as the plain strings, metadata kept."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthmob.output import write_table
+
+    kinds, directions, ms = (list(column) for column in zip(*rows)) if rows else ([], [], [])
+    names, sides = pa.array(["voice", "sms", "data"]), pa.array(["out", "in"])
+    plain = pa.schema([
+        pa.field("kind", pa.string(), nullable=False), pa.field("direction", pa.string()),
+        pa.field("at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ])
+    codes = pa.array(kinds, pa.int8()), pa.array(directions, pa.int8())
+    coded = pa.table(
+        [pa.DictionaryArray.from_arrays(codes[0], names), pa.DictionaryArray.from_arrays(codes[1], sides),
+         pa.array(ms, pa.int64()).cast(plain.field("at").type)],
+        schema=pa.schema([plain.field("kind").with_type(pa.dictionary(pa.int8(), pa.string())),
+                          plain.field("direction").with_type(pa.dictionary(pa.int8(), pa.string())), plain.field("at")]),
+    )
+    path = tmp_path_factory.mktemp("coded") / "deep" / "x.parquet"
+    assert write_table(coded, path, metadata={"synthmob": "{}"}) == len(rows)
+    back = pq.read_table(path)
+    assert back.schema.equals(plain)
+    assert back.schema.metadata == {b"synthmob": b"{}"}
+    assert back["kind"].to_pylist() == [["voice", "sms", "data"][k] for k in kinds]
+    assert back["direction"].to_pylist() == [None if d is None else ["out", "in"][d] for d in directions]
+    assert back["at"].cast(pa.int64()).to_pylist() == ms
+
+
+def test_a_nested_table_with_dictionary_columns_is_refused(tmp_path):
+    import pyarrow as pa
+
+    from synthmob.output import write_table
+
+    table = pa.table({"kind": pa.array(["a", "b"]).dictionary_encode(), "path": [[1], [2, 3]]})
+    with pytest.raises(ValueError, match="dictionary columns need a flat table of plain types"):
+        write_table(table, tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_timestamps_and_subscriber_ids_are_written_as_deltas(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthmob.output import write_table
+
+    step = pa.struct([("cell_id", pa.int32()), ("entered", pa.timestamp("ms", tz="UTC"))])
+    table = pa.table({
+        "subscriber_id": pa.array([1, 1, 2], pa.int64()),
+        "depart": pa.array([5, 9, 2], pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        "cell_id": pa.array([3, 4, 5], pa.int32()),
+        "path": pa.array([[{"cell_id": 1, "entered": 5}], [], [{"cell_id": 2, "entered": 7}]], pa.list_(step)),
+    })
+    write_table(table, tmp_path / "x.parquet")
+    meta = pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(0)
+    delta = {meta.column(i).path_in_schema for i in range(meta.num_columns)
+             if "DELTA_BINARY_PACKED" in meta.column(i).encodings}
+    assert delta == {"subscriber_id", "depart", "path.list.element.entered"}
+    assert pq.read_table(tmp_path / "x.parquet").equals(table)
