@@ -364,9 +364,15 @@ def finish(
     lu = candidates[~in_session]
     updates = Records.of(where.sub[lu] + first_id, where.t_ms[lu], where.cell[lu], LOCATION_UPDATE)
 
-    periodic = _periodic([legs, handovers, updates], first_id, where, calendar, cfg)
-    records = Records.concat([legs, handovers, updates, periodic])
+    records = Records.concat([legs, handovers, updates])
     order = _order(records.sub, records.t_ms, records.kind, records.call_id)
+    # Periodic updates come from the records in order, and go after any record at the same instant (theirs is
+    # the last event type): merged in, not sorted again with the rest.
+    contacts = (records.sub[order] - first_id) * _SHIFT + records.t_ms[order]
+    periodic = _periodic(contacts, where, calendar, cfg)
+    at = np.searchsorted(contacts, periodic.sub * _SHIFT + periodic.t_ms, side="right")
+    order = np.insert(order, at, len(records) + np.arange(len(periodic)))
+    records = Records.concat([records, periodic.replace(sub=periodic.sub + first_id)])
     if by_day is not None:  # and then by local date, for the files: a stable sort keeps the order within a day
         order = order[_stable_order(by_day(records.t_ms[order]))]
     records = records.take(order)
@@ -385,15 +391,28 @@ def _terminating(incoming: pa.Table, where: Positions, first_id: int) -> Records
     )
 
 
-def _periodic(parts: list[Records], first_id: int, where: Positions, calendar: Calendar, cfg: Events) -> Records:
+def _periodic(contacts: np.ndarray, where: Positions, calendar: Calendar, cfg: Events) -> Records:
     """Periodic updates wherever a handset has been silent for a whole timer period (the timer restarts at
-    every contact with the network: each of the records in ``parts``)."""
+    every contact with the network, and the horizon's start counts as a first contact for everyone).
+
+    ``contacts`` are the shard's records as sorted keys, local subscriber index · 2^40 + ms (times lie in
+    [0, horizon), under 2^35 ms, so each key decodes to its subscriber and time). The updates come sorted by
+    subscriber and time, with local subscriber indices.
+
+    Examples
+    --------
+    >>> cal = Calendar.create(__import__("datetime").date(2026, 3, 23), 1, "UTC")
+    >>> where = Positions(np.array([0, 1]), np.array([0, 0]), np.array([4, 7], np.int32), np.zeros(2, bool))
+    >>> hour = 3_600_000
+    >>> up = _periodic(np.array([10 * hour, _SHIFT + 23 * hour]), where, cal, Events(periodic_update_min=600))
+    >>> up.sub.tolist(), (up.t_ms // hour).tolist(), up.cell.tolist()
+    ([0, 1, 1], [20, 10, 20], [4, 7, 7])
+    """
     period = int(round(cfg.periodic_update_min * 60_000))
     end = int(round(calendar.horizon_s * 1000))
     n = int(where.sub.max()) + 1 if len(where.sub) else 0
-    # Contacts with the network by (subscriber, time), with the horizon's start as a first contact for everyone.
-    # Times lie in [0, horizon), under 2^35 ms, so each packed key decodes to its (subscriber, time).
-    contact = np.sort(np.concatenate([(p.sub - first_id) * _SHIFT + p.t_ms for p in parts] + [np.arange(n) * _SHIFT]))
+    starts = np.arange(n, dtype=np.int64) * _SHIFT
+    contact = np.insert(contacts, np.searchsorted(contacts, starts), starts)
     sub, t = contact // _SHIFT, contact % _SHIFT
     last = np.ones(len(sub), bool)
     last[:-1] = sub[1:] != sub[:-1]
@@ -403,7 +422,7 @@ def _periodic(parts: list[Records], first_id: int, where: Positions, calendar: C
     k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + 1
     when = t[owner] + k * period
     who = sub[owner]
-    return Records.of(who + first_id, when, where.cell_at(who, when), PERIODIC_UPDATE)
+    return Records.of(who, when, where.cell_at(who, when), PERIODIC_UPDATE)
 
 
 def _displaced(
