@@ -235,7 +235,8 @@ def delta_columns(schema: pa.Schema) -> list[str]:
 
 def plain_parquet_schema(schema: pa.Schema) -> bool:
     """Whether Parquet's own types restore every column of ``schema`` exactly, without Arrow's copy of it:
-    integers, floats, booleans, strings, timestamps in UTC, and dictionaries of strings (read as strings).
+    integers, floats, booleans, strings, timestamps in UTC (in ms, µs or ns), and dictionaries of strings (read
+    as strings).
 
     Examples
     --------
@@ -243,13 +244,15 @@ def plain_parquet_schema(schema: pa.Schema) -> bool:
     True
     >>> plain_parquet_schema(pa.schema([("path", pa.list_(pa.int32()))]))
     False
+    >>> plain_parquet_schema(pa.schema([("at", pa.timestamp("s", tz="UTC"))]))  # it would read back in ms
+    False
     """
 
     def plain(t: pa.DataType) -> bool:
         return (
             pa.types.is_integer(t) or pa.types.is_float32(t) or pa.types.is_float64(t) or pa.types.is_boolean(t)
             or pa.types.is_string(t)
-            or (pa.types.is_timestamp(t) and t.tz == "UTC")
+            or (pa.types.is_timestamp(t) and t.tz == "UTC" and t.unit != "s")  # Parquet has no seconds unit
         )
 
     return all(
