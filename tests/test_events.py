@@ -124,6 +124,22 @@ def test_records_stay_inside_the_horizon_and_are_sorted(run, truth):
     assert set(events["event_type"].to_pylist()) <= set(schema.EVENT_TYPES)
 
 
+def test_records_of_one_instant_are_ordered_by_type_and_call(run):
+    """Within each file, records come by (subscriber, time, event type in schema order, call id): periodic
+    updates, merged into the sorted records, after anything else at their instant."""
+    types = {name: code for code, name in enumerate(schema.EVENT_TYPES)}
+    checked = 0
+    for fragment in ds.dataset(run.path / "events", format="parquet").get_fragments():
+        part = fragment.to_table()
+        sub = part["subscriber_id"].to_numpy()
+        t = pc.cast(part["timestamp"], pa.int64()).to_numpy()
+        kind = np.array([types[name] for name in part["event_type"].to_pylist()])
+        call = pc.fill_null(part["call_id"], -1).to_numpy()
+        assert np.array_equal(np.lexsort((call, kind, t, sub)), np.arange(len(sub))), fragment.path
+        checked += int(np.sum((kind[1:] == types["periodic_update"]) & (sub[1:] == sub[:-1])))
+    assert checked > 0  # periodic updates do follow other records of their subscriber
+
+
 def test_data_sessions_have_volumes_and_others_do_not(run):
     events = run.table("events").to_pandas()
     data = events[events.event_type == "data"]
